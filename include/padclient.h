@@ -1,0 +1,183 @@
+/* padclient.h: libpadclient, padata-style multithreaded jobs inside a machine-wide helper
+ * budget lent by paddd (org.padata.Broker on D-Bus).
+ *
+ * A job splits [start, start + size) into chunks aligned to `align`, at least `min_chunk`
+ * long, and runs thread_fn on them from the caller's thread and from helper threads lent
+ * by the broker. Without a broker a job still runs, with PADCLIENT_FALLBACK_HELPERS helpers
+ * (default 0: the caller alone). All functions return 0 (or a count) on success and a
+ * negative errno on failure.
+ *
+ * Thread safety: a pad_client may be used from several threads at once (calls on it are
+ * serialised inside). A pad_lease must be used by one thread at a time. pad_cancel_request()
+ * is async-signal-safe. The library keeps no global state. */
+#ifndef PADCLIENT_H
+#define PADCLIENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PAD_NODE_ANY (-1)
+#define PAD_PLACEMENT_MAX 64
+
+typedef struct pad_client pad_client;
+typedef struct pad_lease pad_lease;
+
+/* ---- Broker connection ------------------------------------------------------------ */
+
+/* bus: NULL (then $PADCLIENT_BUS, else "system"), "system", "session", or a D-Bus address
+ * such as "unix:path=/run/x/bus". Succeeds without a broker: the client then runs jobs in
+ * fallback mode and pad_client_acquire() returns -EHOSTDOWN. Fails only on bad arguments
+ * or out of memory. */
+int pad_client_new(const char *bus, pad_client **ret);
+pad_client *pad_client_free(pad_client *c);
+/* 1 if the broker answered on this client's bus, else 0. */
+int pad_client_has_broker(pad_client *c);
+
+typedef struct pad_acquire_opts {
+        unsigned min;           /* fewest helpers acceptable (default 0) */
+        uint64_t wait_usec;     /* wait this long for min to be free (default 0) */
+        int strict_node;        /* non-zero: slots only from node */
+        pid_t caller_tid;       /* helpers are raised to this thread's priority; 0: the main thread */
+        const char *tag;        /* label shown to admins, at most 64 bytes; NULL: none */
+        uint64_t ttl_usec;      /* lease ends by itself after this long; 0: never */
+} pad_acquire_opts;
+
+/* Borrow up to `helpers` helper slots near `node` (PAD_NODE_ANY for any). opts may be
+ * NULL. Errors: -EHOSTDOWN no broker, -EBUSY fewer than min free, -ETIMEDOUT waited in
+ * vain, -ENXIO no such node, -EUSERS client or machine limits exceeded, -EACCES, -EINVAL. */
+int pad_client_acquire(pad_client *c, unsigned helpers, int node, const pad_acquire_opts *opts,
+                       pad_lease **ret);
+
+unsigned pad_lease_granted(const pad_lease *l);
+/* The lease's D-Bus object path. */
+const char *pad_lease_path(const pad_lease *l);
+/* Up to n (node, helpers) pairs of the placement; returns how many there are. */
+unsigned pad_lease_placement(const pad_lease *l, int *ret_nodes, unsigned *ret_helpers, unsigned n);
+/* Give count slots back early. Returns the slots still held, or -errno. */
+int pad_lease_shrink(pad_lease *l, unsigned count);
+/* Ask the broker to raise helper thread tid (of this process) to the caller_tid's priority. */
+int pad_lease_raise_priority(pad_lease *l, pid_t tid);
+/* The broker's HelperPolicy for this lease's helpers: "idle", "batch", "nice" or "none". */
+const char *pad_lease_helper_policy(const pad_lease *l);
+/* Release (if still held) and free. Accepts NULL, returns NULL. */
+pad_lease *pad_lease_free(pad_lease *l);
+
+/* ---- Cancellation ------------------------------------------------------------------ */
+
+typedef struct pad_cancel {
+        volatile int requested; /* read and written atomically by the library */
+} pad_cancel;
+#define PAD_CANCEL_INIT { 0 }
+
+/* Async-signal-safe: jobs using this token stop handing out chunks and return -ECANCELED. */
+void pad_cancel_request(pad_cancel *c);
+void pad_cancel_reset(pad_cancel *c);
+
+/* ---- Jobs ---------------------------------------------------------------------------- */
+
+/* Run [start, end): 0 or a negative errno (which stops the job). */
+typedef int (*pad_thread_fn)(uint64_t start, uint64_t end, void *arg);
+/* Called from the caller's thread, at most every progress_interval_usec, and once at the
+ * end with done == total on success. */
+typedef void (*pad_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+enum {
+        PAD_JOB_NO_BROKER   = 1u << 0, /* do not ask the broker (fallback helper count) */
+        PAD_JOB_STRICT_NODE = 1u << 1, /* helpers only from node */
+        PAD_JOB_NO_RAISE    = 1u << 2, /* skip the raise at job end (benchmarks) */
+        PAD_JOB_NO_AFFINITY = 1u << 3, /* do not bind helpers to their granted node's CPUs */
+};
+
+typedef struct pad_job {
+        pad_thread_fn thread_fn;
+        void *arg;
+        uint64_t start;
+        uint64_t size;
+        uint64_t align;                 /* chunk edges are multiples of this from start; 0 means 1 */
+        uint64_t min_chunk;             /* 0 means align */
+        unsigned max_threads;           /* the caller's own thread counts as one; 0 means 1 */
+        int node;                       /* where the data lives, or PAD_NODE_ANY */
+        unsigned flags;                 /* PAD_JOB_* */
+        pad_progress_fn progress_fn;    /* optional */
+        void *progress_arg;
+        uint64_t progress_interval_usec;/* 0: 100 ms */
+        pad_cancel *cancel;             /* optional */
+        const char *tag;                /* lease tag; NULL: none */
+        uint64_t wait_usec;             /* how long to wait for at least one helper; 0: none */
+} pad_job;
+
+typedef struct pad_job_stats {
+        unsigned threads;               /* threads that ran chunks, the caller included */
+        unsigned granted;               /* helpers lent by the broker (or fallback count) */
+        int brokered;                   /* 1 if the helpers came from a broker */
+        unsigned raised;                /* helpers raised to the caller's priority at the end */
+        unsigned n_placement;
+        int placement_node[PAD_PLACEMENT_MAX];
+        unsigned placement_helpers[PAD_PLACEMENT_MAX];
+        uint64_t chunks;                /* chunks run */
+        uint64_t wall_usec;
+} pad_job_stats;
+
+/* c may be NULL (no broker). ret_stats may be NULL. Returns 0, the first chunk error,
+ * -ECANCELED, or -EINVAL for a malformed job; always after every helper has stopped. */
+int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_stats);
+
+/* ---- Memory initialisation jobs -------------------------------------------------------- */
+
+typedef struct pad_io_opts {
+        int node;                       /* NUMA node for pages and helpers, or PAD_NODE_ANY */
+        unsigned max_threads;           /* 0: all the CPUs the caller may use */
+        pad_progress_fn progress_fn;    /* bytes done, bytes total */
+        void *progress_arg;
+        pad_cancel *cancel;
+        const char *tag;
+        unsigned flags;                 /* PAD_JOB_* */
+} pad_io_opts;
+
+#define PAD_FALLOC_KEEP_SIZE 0x01       /* same value as FALLOC_FL_KEEP_SIZE */
+
+/* fallocate(2) on a hugetlbfs file, in parallel. mode: 0 or PAD_FALLOC_KEEP_SIZE.
+ * offset and len must be multiples of the file system's huge page size. On failure the
+ * pages this call allocated are punched out and the size is restored. */
+int pad_hugetlb_fallocate(pad_client *c, int fd, int mode, uint64_t offset, uint64_t len,
+                          const pad_io_opts *opts, pad_job_stats *ret_stats);
+
+typedef enum pad_pmem_path {
+        PAD_PMEM_MAP_SYNC = 1,          /* MAP_SHARED_VALIDATE|MAP_SYNC, CPU cache flush per chunk */
+        PAD_PMEM_DEVDAX,                /* device-DAX, CPU cache flush per chunk */
+        PAD_PMEM_MSYNC,                 /* shared mapping, msync per chunk */
+} pad_pmem_path;
+
+/* Fill [offset, offset + len) of fd with pattern (0-255) using non-temporal stores, in
+ * parallel. len 0: to the end of the file (or device). ret_path may be NULL. */
+int pad_pmem_init(pad_client *c, int fd, uint64_t offset, uint64_t len, int pattern,
+                  const pad_io_opts *opts, pad_pmem_path *ret_path, pad_job_stats *ret_stats);
+const char *pad_pmem_path_to_string(pad_pmem_path p);
+
+typedef enum pad_vfio_kind {
+        PAD_VFIO_TYPE1 = 1,             /* fd: a VFIO container with the type1 IOMMU set */
+        PAD_VFIO_IOMMUFD,               /* fd: /dev/iommu, with ioas_id */
+} pad_vfio_kind;
+
+typedef struct pad_vfio_target {
+        pad_vfio_kind kind;
+        int fd;
+        uint32_t ioas_id;               /* iommufd only */
+} pad_vfio_target;
+
+/* Map [vaddr, vaddr + size) at iova for device DMA (read and write), pinning in parallel.
+ * On failure everything this call mapped is unmapped. */
+int pad_vfio_dma_map(pad_client *c, const pad_vfio_target *t, void *vaddr, uint64_t iova,
+                     uint64_t size, const pad_io_opts *opts, pad_job_stats *ret_stats);
+/* Unmap [iova, iova + size); *ret_unmapped (may be NULL) gets the bytes the kernel unmapped. */
+int pad_vfio_dma_unmap(const pad_vfio_target *t, uint64_t iova, uint64_t size, uint64_t *ret_unmapped);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,36 @@
+/* fixture.h: a private bus for tests: a real dbus-daemon with its own config and socket
+ * in a temporary folder, and paddd started on it from the build tree. Plain POSIX, so the
+ * public-API test can use it without linking anything but libpadclient.
+ *
+ * The binaries come from the environment meson sets for tests: PADDD_BIN (paddd) and
+ * DBUS_DAEMON (default: dbus-daemon on PATH). paddd's readiness is taken from its own
+ * sd_notify READY=1 on a socket the fixture listens on. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct Fixture {
+        char dir[256];          /* temporary folder, removed by fixture_stop */
+        char address[320];      /* "unix:path=<dir>/bus" */
+        char config_path[320];  /* paddd config written from config_text */
+        pid_t dbus_pid;
+        pid_t paddd_pid;
+        int notify_fd;          /* datagram socket receiving paddd's sd_notify */
+        char last_status[256];  /* last STATUS= paddd sent */
+} Fixture;
+
+/* Start dbus-daemon and paddd. config_text NULL: paddd's embedded default. Returns 0 or
+ * -errno; 77-worthy trouble (no dbus-daemon binary) is -ENOENT. */
+int fixture_start(Fixture *f, const char *config_text);
+/* Start paddd again (after fixture_kill_paddd), with the same config. */
+int fixture_start_paddd(Fixture *f);
+/* SIGKILL paddd and reap it. */
+int fixture_kill_paddd(Fixture *f);
+/* Rewrite the config file (for Reload/SIGHUP tests). */
+int fixture_write_config(Fixture *f, const char *config_text);
+/* Wait up to timeout_ms for paddd to send a notify message containing needle (e.g.
+ * "READY=1"). 0 when seen, -ETIMEDOUT. */
+int fixture_wait_notify(Fixture *f, const char *needle, int timeout_ms);
+/* Stop everything and remove the folder. Safe to call twice. */
+void fixture_stop(Fixture *f);
