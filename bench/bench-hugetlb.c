@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { puts("bench-hugetlb: not written yet"); return 0; }
