@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run the benchmarks side by side and print their tables (needs root for hugetlb).
+# Usage: scripts/bench.sh [broker|jobs|hugetlb|pmem]...   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-bench}
+
+scripts/install-deps.sh
+[[ -d $BUILD ]] || meson setup "$BUILD" --buildtype=release >/dev/null
+ninja -C "$BUILD" >/dev/null
+export PADDD_BIN=$PWD/$BUILD/daemon/paddd PADCTL_BIN=$PWD/$BUILD/tools/padctl
+
+which=("$@")
+[[ ${#which[@]} -eq 0 ]] && which=(broker jobs hugetlb pmem)
+for b in "${which[@]}"; do
+        echo "=== $b"
+        case $b in
+        broker)  "$BUILD/bench/bench-broker" ;;
+        jobs)    "$BUILD/bench/bench-jobs" ;;
+        hugetlb) BUILD=$BUILD bench/run-hugetlb.sh ;;
+        pmem)    "$BUILD/bench/bench-pmem" ;;
+        *) echo "bench: unknown benchmark '$b' (broker, jobs, hugetlb, pmem)" >&2; exit 2 ;;
+        esac
+done
