@@ -86,7 +86,8 @@ const char *format_bytes(char *buf, unsigned len, uint64_t bytes) {
         double v = (double) bytes;
         unsigned i = 0;
 
-        while (v >= 1024.0 && i + 1 < sizeof(units) / sizeof(units[0])) {
+        /* 1023.95 and up would print as "1024.0": move to the next unit instead. */
+        while (v >= 1023.95 && i + 1 < sizeof(units) / sizeof(units[0])) {
                 v /= 1024.0;
                 i++;
         }
