@@ -4,7 +4,12 @@
  *
  * The binaries come from the environment meson sets for tests: PADDD_BIN (paddd) and
  * DBUS_DAEMON (default: dbus-daemon on PATH). paddd's readiness is taken from its own
- * sd_notify READY=1 on a socket the fixture listens on. */
+ * sd_notify READY=1 on a socket the fixture listens on. The folder is made under
+ * $PADDD_FIXTURE_TMPDIR if set, else /tmp.
+ *
+ * The children (dbus-daemon, paddd, a notify reader) die with the thread that started
+ * them (PR_SET_PDEATHSIG): call fixture_start from a thread that outlives its use. If the
+ * test process dies without fixture_stop, the reader removes the folder. */
 #pragma once
 
 #include <stdbool.h>
@@ -16,8 +21,12 @@ typedef struct Fixture {
         char config_path[320];  /* paddd config written from config_text */
         pid_t dbus_pid;
         pid_t paddd_pid;
-        int notify_fd;          /* datagram socket receiving paddd's sd_notify */
+        int notify_fd;          /* reads DIR/notify.log, where a reader child logs sd_notify */
+        pid_t notify_pid;       /* that reader: it drains NOTIFY_SOCKET as systemd would */
+        off_t notify_offset;    /* how far fixture_wait_notify has read */
         char last_status[256];  /* last STATUS= paddd sent */
+        bool embedded_config;   /* started with config_text NULL: --embedded-config */
+        int paddd_exit_status;  /* wait status once paddd was reaped */
 } Fixture;
 
 /* Start dbus-daemon and paddd. config_text NULL: paddd's embedded default. Returns 0 or
@@ -30,7 +39,14 @@ int fixture_kill_paddd(Fixture *f);
 /* Rewrite the config file (for Reload/SIGHUP tests). */
 int fixture_write_config(Fixture *f, const char *config_text);
 /* Wait up to timeout_ms for paddd to send a notify message containing needle (e.g.
- * "READY=1"). 0 when seen, -ETIMEDOUT. */
+ * "READY=1"). Messages are consumed in order up to and including the match. 0 when seen,
+ * -ETIMEDOUT, or -ECHILD if paddd exited without sending it. */
 int fixture_wait_notify(Fixture *f, const char *needle, int timeout_ms);
+/* Discard every notify message received so far (last_status is still updated). */
+void fixture_drain_notify(Fixture *f);
+/* Whether paddd is still running (reaps it and records paddd_exit_status if not). */
+bool fixture_paddd_alive(Fixture *f);
+/* Copy paddd's stdout/stderr log (DIR/paddd.log) to our stderr, for failure reports. */
+void fixture_dump_log(Fixture *f);
 /* Stop everything and remove the folder. Safe to call twice. */
 void fixture_stop(Fixture *f);
