@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include "error.h"
-#include "numa.h"
+#include "topology.h"
 
 #define BUDGET_HELPERS_MAX 4096u
 

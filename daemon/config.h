@@ -17,7 +17,7 @@
 
 #include "budget.h"
 #include "util.h"
-#include "numa.h"
+#include "topology.h"
 
 #define CONFIG_PATH_DEFAULT "/etc/paddd/paddd.conf"
 #define CONFIG_DROPIN_DIR_DEFAULT "/etc/paddd/paddd.conf.d"

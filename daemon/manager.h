@@ -15,7 +15,7 @@
 #include "config.h"
 #include "list.h"
 #include "notify.h"
-#include "numa.h"
+#include "topology.h"
 #include "priority.h"
 
 #define BROKER_BUS_NAME "org.padata.Broker"

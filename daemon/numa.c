@@ -7,24 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "numa.h"
-#include "util.h"
+#include <numa.h>
 
-/* This folder's numa.h shadows libnuma's <numa.h> on the daemon's include path (meson puts
- * the source folder first), so declare the part of libnuma's stable 2.0 API used here. */
-struct bitmask;
-extern struct bitmask *numa_nodes_ptr;
-int numa_available(void);
-int numa_max_node(void);
-long long numa_node_size64(int node, long long *freep);
-int numa_distance(int node1, int node2);
-struct bitmask *numa_allocate_cpumask(void);
-void numa_bitmask_free(struct bitmask *b);
-struct bitmask *numa_bitmask_clearall(struct bitmask *b);
-int numa_bitmask_isbitset(const struct bitmask *b, unsigned int n);
-unsigned int numa_bitmask_nbytes(struct bitmask *b);
-int numa_node_to_cpus(int node, struct bitmask *mask);
-struct bitmask *numa_parse_cpustring_all(const char *s);
+#include "topology.h"
+#include "util.h"
 
 #define DISTANCE_LOCAL 10u
 #define DISTANCE_REMOTE 20u

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "budget.h"
-#include "numa.h"
+#include "topology.h"
 #include "util.h"
 
 DEFINE_POINTER_CLEANUP(Topology, topology_free);

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "numa.h"
+#include "topology.h"
 #include "util.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */

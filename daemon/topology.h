@@ -1,5 +1,5 @@
-/* numa.h: the machine's NUMA topology as plain data. numa.c fills it from libnuma;
- * tests build it by hand (topology_new_uniform or by filling the fields), so the budget
+/* topology.h: the machine's NUMA topology as plain data. numa.c fills it from libnuma;
+ * tests build it by hand (topology_new or by filling the fields), so the budget
  * and the config can be exercised with any shape. */
 #pragma once
 
