@@ -3,6 +3,7 @@
  * what paddd keeps CAP_SYS_NICE for. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 typedef struct SchedParams {
@@ -19,6 +20,10 @@ int priority_read(pid_t pid, uid_t uid, pid_t tid, SchedParams *ret);
  * SCHED_FLAG_RESET_ON_FORK, never above target. 0, PAD_ERROR_INVALID_ARGS,
  * PAD_ERROR_ACCESS_DENIED, or -errno; on any non-zero return the thread is untouched. */
 int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target);
+
+/* For tests: verify through /proc/<pid>/task/<tid> (the path for kernels before 6.9,
+ * without PIDFD_THREAD and PIDFD_GET_INFO) even where the kernel has the pidfd calls. */
+void priority_set_proc_fallback(bool on);
 
 /* Keep only CAP_SYS_NICE in the effective, permitted and bounding sets (and ambient
  * cleared). *ret_kept: "cap_sys_nice" or "none", static. */
