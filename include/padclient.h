@@ -136,13 +136,22 @@ typedef struct pad_io_opts {
         pad_cancel *cancel;
         const char *tag;
         unsigned flags;                 /* PAD_JOB_* */
+        char *ret_msg;                  /* optional: on failure, one line saying why, e.g. */
+        size_t ret_msg_len;             /* "offset 4096 is not a multiple of the 2 MiB huge
+                                         * page size" or "not enough huge pages: need 512,
+                                         * 100 free"; "" on success. The library never prints. */
 } pad_io_opts;
 
 #define PAD_FALLOC_KEEP_SIZE 0x01       /* same value as FALLOC_FL_KEEP_SIZE */
 
 /* fallocate(2) on a hugetlbfs file, in parallel. mode: 0 or PAD_FALLOC_KEEP_SIZE.
  * offset and len must be multiples of the file system's huge page size. On failure the
- * pages this call allocated are punched out and the size is restored. */
+ * pages this call allocated are punched out and the size is restored; pages that were
+ * there before stay. Errors: -EINVAL (not hugetlbfs, bad mode, misaligned or zero len),
+ * -ENOSPC (huge page pool too small, up front or mid-way), -ECANCELED, -EBADF (not open
+ * read-write), -ENXIO (no such node), -EFBIG. The part of a PAD_FALLOC_KEEP_SIZE range
+ * beyond the end of file is allocated with the kernel's fallocate(2) (a writable mapping
+ * there would grow the file), in the same job. */
 int pad_hugetlb_fallocate(pad_client *c, int fd, int mode, uint64_t offset, uint64_t len,
                           const pad_io_opts *opts, pad_job_stats *ret_stats);
 
@@ -153,7 +162,10 @@ typedef enum pad_pmem_path {
 } pad_pmem_path;
 
 /* Fill [offset, offset + len) of fd with pattern (0-255) using non-temporal stores, in
- * parallel. len 0: to the end of the file (or device). ret_path may be NULL. */
+ * parallel. len 0: to the end of the file (or device). ret_path may be NULL. fd: a regular
+ * file or a device-DAX device, open read-write. Errors: -EINVAL (range beyond the end, bad
+ * pattern, device-DAX range not within the device once aligned), -EBADF, -ENODEV (another
+ * kind of file), -ECANCELED (the range is then partly filled). */
 int pad_pmem_init(pad_client *c, int fd, uint64_t offset, uint64_t len, int pattern,
                   const pad_io_opts *opts, pad_pmem_path *ret_path, pad_job_stats *ret_stats);
 const char *pad_pmem_path_to_string(pad_pmem_path p);
@@ -170,7 +182,9 @@ typedef struct pad_vfio_target {
 } pad_vfio_target;
 
 /* Map [vaddr, vaddr + size) at iova for device DMA (read and write), pinning in parallel.
- * On failure everything this call mapped is unmapped. */
+ * On failure everything this call mapped is unmapped. vaddr, iova and size: non-zero
+ * multiples of the page size, else -EINVAL; -EBADF for a closed fd, -ENOTTY when fd is not
+ * a VFIO container / iommufd; the kernel's errno otherwise. */
 int pad_vfio_dma_map(pad_client *c, const pad_vfio_target *t, void *vaddr, uint64_t iova,
                      uint64_t size, const pad_io_opts *opts, pad_job_stats *ret_stats);
 /* Unmap [iova, iova + size); *ret_unmapped (may be NULL) gets the bytes the kernel unmapped. */
