@@ -201,6 +201,7 @@ typedef struct Helper {
         JobRun *run;
         pthread_t thread;
         int node;               /* granted node, or PAD_NODE_ANY */
+        cpu_set_t cpus;         /* where it runs when the run pins helpers */
         int state;              /* HELPER_*, under run->lock */
         atomic_int phase;       /* PHASE_* */
         atomic_int tid;         /* published first thing, before lowering */
@@ -281,12 +282,8 @@ static void *helper_main(void *userdata) {
         bool last;
 
         atomic_store(&h->tid, pad_gettid());
-        if (run->pin) {
-                cpu_set_t set;
-
-                pad_node_cpus_within(h->node, &run->allowed, &set);
-                (void) sched_setaffinity(0, sizeof set, &set);
-        }
+        if (run->pin)
+                (void) sched_setaffinity(0, sizeof h->cpus, &h->cpus);
         if (run->lease && run->policy != PAD_HELPER_POLICY_NONE) {
                 int expected = PHASE_START;
 
@@ -504,6 +501,11 @@ static void run_spawn(JobRun *run, unsigned n) {
                 };
                 atomic_init(&h->phase, PHASE_START);
                 atomic_init(&h->tid, 0);
+                /* Work out the CPUs here, not in the helper: reading sysfs there would be its
+                 * first malloc, whose new arena needs the mmap lock for writing and so waits
+                 * behind every populate the caller is running. */
+                if (run->pin)
+                        pad_node_cpus_within(h->node, &run->allowed, &h->cpus);
                 pthread_mutex_lock(&run->lock);
                 run->n_running++;
                 pthread_mutex_unlock(&run->lock);
