@@ -46,3 +46,23 @@
 #define LIST_FOREACH_SAFE(name, i, n, head) \
         for (__typeof__(head) i = (head), n = i ? i->name##_next : NULL; i; \
              i = n, n = i ? i->name##_next : NULL)
+
+/* Lists that also keep a tail pointer, for O(1) appends (FIFO queues, id-ordered lists). */
+#define LIST_APPEND_TAIL(name, head, tail, item)                        \
+        do {                                                            \
+                __typeof__(*(head)) **_h = &(head), **_t = &(tail), *_i = (item); \
+                _i->name##_next = NULL;                                 \
+                _i->name##_prev = *_t;                                  \
+                if (*_t)                                                \
+                        (*_t)->name##_next = _i;                        \
+                else                                                    \
+                        *_h = _i;                                       \
+                *_t = _i;                                               \
+        } while (0)
+
+#define LIST_REMOVE_TAIL(name, head, tail, item)                        \
+        do {                                                            \
+                if ((tail) == (item))                                   \
+                        (tail) = (item)->name##_prev;                   \
+                LIST_REMOVE(name, head, item);                          \
+        } while (0)

@@ -351,12 +351,7 @@ static int lease_new(BudgetClient *c, unsigned n_order, BudgetLease **ret) {
         c->user->in_use += l->granted;
 
         /* Ids only grow, so appending keeps the budget's list in id order. */
-        l->leases_prev = b->leases_tail;
-        if (b->leases_tail)
-                b->leases_tail->leases_next = l;
-        else
-                b->leases = l;
-        b->leases_tail = l;
+        LIST_APPEND_TAIL(leases, b->leases, b->leases_tail, l);
         b->n_leases++;
 
         LIST_PREPEND(client, c->leases, l);
@@ -398,9 +393,7 @@ BudgetLease *budget_lease_free(BudgetLease *l) {
         b->in_use -= l->granted;
         l->client->user->in_use -= l->granted;
 
-        if (b->leases_tail == l)
-                b->leases_tail = l->leases_prev;
-        LIST_REMOVE(leases, b->leases, l);
+        LIST_REMOVE_TAIL(leases, b->leases, b->leases_tail, l);
         b->n_leases--;
         LIST_REMOVE(client, l->client->leases, l);
         l->client->n_leases--;
@@ -505,12 +498,7 @@ int budget_enqueue(BudgetClient *c, const BudgetRequest *req, void *userdata, Bu
         w->client = c;
         w->userdata = userdata;
 
-        w->queue_prev = b->queue_tail;
-        if (b->queue_tail)
-                b->queue_tail->queue_next = w;
-        else
-                b->queue = w;
-        b->queue_tail = w;
+        LIST_APPEND_TAIL(queue, b->queue, b->queue_tail, w);
         b->n_waiting++;
 
         LIST_PREPEND(client, c->waiters, w);
@@ -525,9 +513,7 @@ BudgetWaiter *budget_waiter_free(BudgetWaiter *w) {
         if (!w)
                 return NULL;
         b = w->client->budget;
-        if (b->queue_tail == w)
-                b->queue_tail = w->queue_prev;
-        LIST_REMOVE(queue, b->queue, w);
+        LIST_REMOVE_TAIL(queue, b->queue, b->queue_tail, w);
         b->n_waiting--;
         LIST_REMOVE(client, w->client->waiters, w);
         w->client->n_waiters--;
