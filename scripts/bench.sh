@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the benchmarks side by side and print their tables (needs root for hugetlb).
-# Usage: scripts/bench.sh [broker|jobs|hugetlb|pmem]...   (default: all)
+# Usage: scripts/bench.sh [broker|jobs|memory]...   (default: all; memory = hugetlb and pmem)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -11,14 +11,13 @@ ninja -C "$BUILD" >/dev/null
 export PADDD_BIN=$PWD/$BUILD/daemon/paddd PADCTL_BIN=$PWD/$BUILD/tools/padctl
 
 which=("$@")
-[[ ${#which[@]} -eq 0 ]] && which=(broker jobs hugetlb pmem)
+[[ ${#which[@]} -eq 0 ]] && which=(broker jobs memory)
 for b in "${which[@]}"; do
         echo "=== $b"
         case $b in
         broker)  "$BUILD/bench/bench-broker" ;;
         jobs)    "$BUILD/bench/bench-jobs" ;;
-        hugetlb) BUILD=$BUILD bench/run-hugetlb.sh ;;
-        pmem)    "$BUILD/bench/bench-pmem" ;;
-        *) echo "bench: unknown benchmark '$b' (broker, jobs, hugetlb, pmem)" >&2; exit 2 ;;
+        memory)  bench/run-hugetlb.sh "$BUILD" ;;
+        *) echo "bench: unknown benchmark '$b' (broker, jobs, memory)" >&2; exit 2 ;;
         esac
 done
