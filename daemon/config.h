@@ -16,11 +16,13 @@
 #include <stdbool.h>
 
 #include "budget.h"
+#include "paddd-config.h"
 #include "util.h"
 #include "topology.h"
 
-#define CONFIG_PATH_DEFAULT "/etc/paddd/paddd.conf"
-#define CONFIG_DROPIN_DIR_DEFAULT "/etc/paddd/paddd.conf.d"
+/* The sysconfdir the build installs conf/paddd.conf into (/etc for --prefix=/usr). */
+#define CONFIG_PATH_DEFAULT PADDD_SYSCONFDIR "/paddd/paddd.conf"
+#define CONFIG_DROPIN_DIR_DEFAULT PADDD_SYSCONFDIR "/paddd/paddd.conf.d"
 
 typedef enum HelperPolicy {
         HELPER_POLICY_IDLE,     /* SCHED_IDLE */
