@@ -18,7 +18,7 @@ private_bus_start() {
   </policy>
 </busconfig>
 CONF
-        dbus-daemon --config-file="$WORKDIR/bus.conf" --nofork --nopidfile &
+        dbus-daemon --config-file="$WORKDIR/bus.conf" --nofork --nopidfile 2>"$WORKDIR/dbus.log" &
         DBUS_PID=$!
         BUS_ADDRESS="unix:path=$WORKDIR/bus"
         for _ in $(seq 100); do [[ -S $WORKDIR/bus ]] && break; sleep 0.05; done
