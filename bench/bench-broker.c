@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-util.h"
 #include "fixture.h"
 
 #define BROKER "org.padata.Broker"
@@ -51,26 +52,6 @@ static uint64_t now_ns(void) {
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-static int bus_connect(const char *address, sd_bus **ret) {
-        sd_bus *b = NULL;
-        int r;
-
-        r = sd_bus_new(&b);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(b, address);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(b, 1);
-        if (r >= 0)
-                r = sd_bus_start(b);
-        if (r < 0) {
-                sd_bus_unref(b);
-                return r;
-        }
-        *ret = b;
-        return 0;
 }
 
 /* Acquire(helpers, -1, {}); the lease path is copied to path. */
@@ -147,7 +128,7 @@ static int bench_latency(const Fixture *f, unsigned iterations, Latency *ret) {
                 r = -ENOMEM;
                 goto out;
         }
-        r = bus_connect(f->address, &b);
+        r = bus_util_connect(f->address, &b);
         if (r < 0)
                 goto out;
         /* Warm up both paths (connection set-up, client tracking, page faults). */
@@ -199,7 +180,7 @@ static void client_loop(const char *address, int go_fd, int report_fd, double se
         uint64_t start, end;
         char c;
 
-        if (bus_connect(address, &b) < 0)
+        if (bus_util_connect(address, &b) < 0)
                 rep.error = 1;
         while (read(go_fd, &c, 1) < 0 && errno == EINTR)
                 ;
@@ -297,7 +278,7 @@ static int bench_memory(const Fixture *f, unsigned leases, long *ret_base, long 
 
         *ret_base = status_kib(f->paddd_pid, "VmHWM");
         for (unsigned i = 0; i < LEASE_CLIENTS && r >= 0; i++)
-                r = bus_connect(f->address, &clients[i]);
+                r = bus_util_connect(f->address, &clients[i]);
         for (unsigned i = 0; i < leases && r >= 0; i++)
                 r = acquire(clients[i % LEASE_CLIENTS], 1, path, sizeof path);
         if (r >= 0)
@@ -434,7 +415,7 @@ int main(int argc, char **argv) {
         {
                 sd_bus *b = NULL;
                 char *v = NULL;
-                if (bus_connect(f.address, &b) >= 0 &&
+                if (bus_util_connect(f.address, &b) >= 0 &&
                     sd_bus_get_property_string(b, BROKER, BROKER_PATH, BROKER_IFACE, "Version", NULL, &v) >= 0)
                         snprintf(paddd_version, sizeof paddd_version, "%s", v);
                 free(v);

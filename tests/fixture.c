@@ -29,11 +29,18 @@
 #define READY_TIMEOUT_MS 10000
 #define STOP_GRACE_MS 5000
 
-static long long now_ms(void) {
+long long fixture_now_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fixture_sleep_ms(int ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
 }
 
 static int path_join(char *buf, size_t size, const char *dir, const char *name) {
@@ -102,7 +109,7 @@ static int find_binary(const char *env_name, const char *fallback, char *ret, si
 
 /* Wait for a child with a deadline; 0 reaped, -ETIMEDOUT still running. */
 static int reap_within(pid_t pid, int timeout_ms, int *ret_status) {
-        long long deadline = now_ms() + timeout_ms;
+        long long deadline = fixture_now_ms() + timeout_ms;
 
         for (;;) {
                 int status;
@@ -114,7 +121,7 @@ static int reap_within(pid_t pid, int timeout_ms, int *ret_status) {
                 }
                 if (r < 0 && errno != EINTR)
                         return -errno;
-                if (now_ms() >= deadline)
+                if (fixture_now_ms() >= deadline)
                         return -ETIMEDOUT;
                 usleep(10 * 1000);
         }
@@ -235,10 +242,10 @@ static int start_dbus(Fixture *f) {
         close(p[1]);
 
         /* The address line means the socket is listening. */
-        deadline = now_ms() + READY_TIMEOUT_MS;
+        deadline = fixture_now_ms() + READY_TIMEOUT_MS;
         while (!memchr(buf, '\n', got)) {
                 struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-                long long left = deadline - now_ms();
+                long long left = deadline - fixture_now_ms();
                 if (left <= 0 || got >= sizeof buf - 1) {
                         r = -ETIMEDOUT;
                         break;
@@ -413,7 +420,7 @@ bool fixture_paddd_alive(Fixture *f) {
 }
 
 int fixture_wait_notify(Fixture *f, const char *needle, int timeout_ms) {
-        long long deadline = now_ms() + timeout_ms;
+        long long deadline = fixture_now_ms() + timeout_ms;
 
         if (f->notify_fd < 0)
                 return -EBADF;
@@ -421,7 +428,7 @@ int fixture_wait_notify(Fixture *f, const char *needle, int timeout_ms) {
                 int r = drain_notify(f, needle);
                 if (r != 0)
                         return r > 0 ? 0 : r;
-                if (now_ms() >= deadline)
+                if (fixture_now_ms() >= deadline)
                         return -ETIMEDOUT;
                 if (!fixture_paddd_alive(f)) {
                         usleep(50 * 1000);      /* let the reader log its last words */

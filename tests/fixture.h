@@ -48,5 +48,8 @@ void fixture_drain_notify(Fixture *f);
 bool fixture_paddd_alive(Fixture *f);
 /* Copy paddd's stdout/stderr log (DIR/paddd.log) to our stderr, for failure reports. */
 void fixture_dump_log(Fixture *f);
+/* CLOCK_MONOTONIC in milliseconds, and a sleep that resumes after signals. */
+long long fixture_now_ms(void);
+void fixture_sleep_ms(int ms);
 /* Stop everything and remove the folder. Safe to call twice. */
 void fixture_stop(Fixture *f);

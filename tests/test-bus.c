@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-util.h"
 #include "fixture.h"
 #include "util.h"
 
@@ -60,45 +61,11 @@ static void start(const char *config) {
         ck_assert_msg(r >= 0, "fixture_start: %s", strerror(-r));
 }
 
-static long long now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 /* ---- bus helpers: return r like sd-bus, never assert (children use them too) ---------- */
-
-static int bus_connect(const char *address, sd_bus **ret) {
-        sd_bus *b = NULL;
-        int r;
-
-        r = sd_bus_new(&b);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(b, address);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(b, 1);
-        if (r >= 0)
-                r = sd_bus_start(b);
-        if (r < 0) {
-                sd_bus_unref(b);
-                return r;
-        }
-        *ret = b;
-        return 0;
-}
 
 static sd_bus *bus_open(void) {
         sd_bus *b = NULL;
-        int r = bus_connect(fx.address, &b);
+        int r = bus_util_connect(fx.address, &b);
 
         ck_assert_msg(r >= 0, "connecting to %s: %s", fx.address, strerror(-r));
         return b;
@@ -244,14 +211,14 @@ static uint32_t lease_u(sd_bus *b, const char *path, const char *name) {
 
 /* Poll a broker property until it equals want; the last value read is returned. */
 static uint32_t wait_broker_u(sd_bus *b, const char *name, uint32_t want) {
-        long long deadline = now_ms() + POLL_MS;
+        long long deadline = fixture_now_ms() + POLL_MS;
         uint32_t v;
 
         for (;;) {
                 v = broker_u(b, name);
-                if (v == want || now_ms() > deadline)
+                if (v == want || fixture_now_ms() > deadline)
                         return v;
-                sleep_ms(10);
+                fixture_sleep_ms(10);
         }
 }
 
@@ -391,9 +358,9 @@ static void waiter_poll(Waiter *w) {
 }
 
 static bool waiter_wait(Waiter *w, int timeout_ms) {
-        long long deadline = now_ms() + timeout_ms;
+        long long deadline = fixture_now_ms() + timeout_ms;
 
-        while (!w->done && now_ms() < deadline) {
+        while (!w->done && fixture_now_ms() < deadline) {
                 waiter_poll(w);
                 if (!w->done)
                         sd_bus_wait(w->bus, 50 * 1000);
@@ -617,7 +584,7 @@ static int client_main(const ClientArgs *a) {
 
         srand((unsigned) getpid());
         snprintf(tag, sizeof tag, "c%d", a->index);
-        if (bus_connect(fx.address, &b) < 0)
+        if (bus_util_connect(fx.address, &b) < 0)
                 return 10;
         /* Phase 1: everyone holds a lease at once. */
         r = acquire(b, want, -1, (Opt[]) { OPT_U("min", 0), OPT_S("tag", tag), OPT_END }, &err, &path, &g);
@@ -655,7 +622,7 @@ static int client_main(const ClientArgs *a) {
                         fprintf(stderr, "client %d: granted %u of want %u min %u\n", a->index, g, want, min);
                         return 16;
                 }
-                sleep_ms(rand() % 3);
+                fixture_sleep_ms(rand() % 3);
                 if (g > 1 && rand() % 2 && lease_shrink(b, path, 1, &err, NULL) < 0) {
                         fprintf(stderr, "client %d: Shrink: %s\n", a->index, err.name);
                         return 17;
@@ -872,7 +839,7 @@ START_TEST(test_sigkill_returns_slots) {
                 char *lp = NULL;
 
                 close(p[0]);
-                if (bus_connect(fx.address, &cb) < 0 ||
+                if (bus_util_connect(fx.address, &cb) < 0 ||
                     acquire(cb, 4, -1, (Opt[]) { OPT_S("tag", "doomed"), OPT_END }, &err, &lp, &g) < 0)
                         _exit(1);
                 if (write(p[1], lp, strlen(lp)) < 0)
@@ -923,7 +890,7 @@ static int nonroot_child(void *arg, char *msg, size_t size) {
 
         if (drop_to_nobody(msg, size))
                 return 1;
-        r = bus_connect(fx.address, &b);
+        r = bus_util_connect(fx.address, &b);
         if (r < 0)
                 return fail_msg(msg, size, "connect as nobody: %s", strerror(-r));
 
@@ -1007,7 +974,7 @@ static int admin_group_child(void *arg, char *msg, size_t size) {
         (void) arg;
         if (setgroups(1, groups) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0 || geteuid() != NOBODY)
                 return fail_msg(msg, size, "dropping to nobody:nogroup: %m");
-        r = bus_connect(fx.address, &b);
+        r = bus_util_connect(fx.address, &b);
         if (r < 0)
                 return fail_msg(msg, size, "connect: %s", strerror(-r));
         r = set_quota(b, -1, 3, &err);
@@ -1320,8 +1287,8 @@ START_TEST(test_properties_changed) {
         assert_ok(r, &err);
         ck_assert_uint_eq(g, 3);
 
-        deadline = now_ms() + POLL_MS;
-        while (!(seen.in_use && seen.value == 3) && !seen.invalidated && now_ms() < deadline) {
+        deadline = fixture_now_ms() + POLL_MS;
+        while (!(seen.in_use && seen.value == 3) && !seen.invalidated && fixture_now_ms() < deadline) {
                 if (sd_bus_process(sub, NULL) == 0)
                         sd_bus_wait(sub, 50 * 1000);
         }
@@ -1624,9 +1591,9 @@ START_TEST(test_sigterm) {
         start(CONF_CAP(4));
         ck_assert_int_eq(kill(fx.paddd_pid, SIGTERM), 0);
         ck_assert_int_eq(fixture_wait_notify(&fx, "STOPPING=1", POLL_MS), 0);
-        deadline = now_ms() + POLL_MS;
-        while (fixture_paddd_alive(&fx) && now_ms() < deadline)
-                sleep_ms(10);
+        deadline = fixture_now_ms() + POLL_MS;
+        while (fixture_paddd_alive(&fx) && fixture_now_ms() < deadline)
+                fixture_sleep_ms(10);
         ck_assert_msg(!fixture_paddd_alive(&fx), "paddd still runs after SIGTERM");
         ck_assert_msg(WIFEXITED(fx.paddd_exit_status) && WEXITSTATUS(fx.paddd_exit_status) == 0,
                       "paddd ended with status 0x%x", fx.paddd_exit_status);

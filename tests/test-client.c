@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bus-util.h"
 #include "fixture.h"
 
 #define CONFIG_TWO                              \
@@ -45,10 +46,7 @@ static void stop_broker(void) {
 static sd_bus *open_bus(void) {
         sd_bus *b = NULL;
 
-        ck_assert_int_ge(sd_bus_new(&b), 0);
-        ck_assert_int_ge(sd_bus_set_address(b, fixture.address), 0);
-        ck_assert_int_ge(sd_bus_set_bus_client(b, 1), 0);
-        ck_assert_int_ge(sd_bus_start(b), 0);
+        ck_assert_int_ge(bus_util_connect(fixture.address, &b), 0);
         return b;
 }
 

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-util.h"
 #include "fixture.h"
 
 /* Only libsystemd and the fixture are linked: the few helpers needed, here. */
@@ -78,20 +79,6 @@ static void start(const char *config) {
         int r = fixture_start(&fx, config);
 
         ck_assert_msg(r >= 0, "fixture_start: %s", strerror(-r));
-}
-
-static long long now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
 }
 
 /* ---- running padctl ------------------------------------------------------------------------ */
@@ -160,7 +147,7 @@ static void spawn(Run *run, bool as_nobody, const char *const *args) {
 /* Wait for the child (SIGKILL after EXIT_GUARD_MS: a hang guard, reported as such) and
  * read what it wrote. Returns true if it exited by itself. */
 static bool finish(Run *run) {
-        long long deadline = now_ms() + EXIT_GUARD_MS;
+        long long deadline = fixture_now_ms() + EXIT_GUARD_MS;
         bool exited = true;
 
         for (;;) {
@@ -168,11 +155,11 @@ static bool finish(Run *run) {
                 if (r == run->pid)
                         break;
                 ck_assert_msg(r == 0 || errno == EINTR, "waitpid: %m");
-                if (now_ms() >= deadline && exited) {
+                if (fixture_now_ms() >= deadline && exited) {
                         kill(run->pid, SIGKILL);
                         exited = false;
                 }
-                sleep_ms(5);
+                fixture_sleep_ms(5);
         }
         read_all(run->out_fd, run->out, sizeof(run->out));
         read_all(run->err_fd, run->err, sizeof(run->err));
@@ -209,14 +196,8 @@ static int run_padctl(Run *run, bool as_nobody, const char *const *args) {
 
 static sd_bus *bus_open(void) {
         sd_bus *b = NULL;
-        int r = sd_bus_new(&b);
+        int r = bus_util_connect(fx.address, &b);
 
-        if (r >= 0)
-                r = sd_bus_set_address(b, fx.address);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(b, 1);
-        if (r >= 0)
-                r = sd_bus_start(b);
         ck_assert_msg(r >= 0, "connecting to %s: %s", fx.address, strerror(-r));
         return b;
 }
@@ -310,7 +291,7 @@ static const LeaseInfo *lease_by_tag(const LeaseInfo *l, size_t n, const char *t
 
 /* Poll ListLeases until a lease tagged `tag` is there (want true) or gone (want false). */
 static bool wait_lease(sd_bus *b, const char *tag, bool want, LeaseInfo *ret) {
-        long long deadline = now_ms() + POLL_MS;
+        long long deadline = fixture_now_ms() + POLL_MS;
         LeaseInfo l[64];
 
         for (;;) {
@@ -321,9 +302,9 @@ static bool wait_lease(sd_bus *b, const char *tag, bool want, LeaseInfo *ret) {
                         *ret = *x;
                 if (!!x == want)
                         return true;
-                if (now_ms() >= deadline)
+                if (fixture_now_ms() >= deadline)
                         return false;
-                sleep_ms(5);
+                fixture_sleep_ms(5);
         }
 }
 
@@ -646,12 +627,12 @@ START_TEST(test_acquire_sigint) {
         ck_assert_msg(wait_lease(b, tag, true, &l), "padctl's lease never showed up in ListLeases");
         ck_assert_uint_eq(l.pid, (uint32_t) run.pid);
         /* It says it holds the lease once it is ready for Ctrl-C. */
-        deadline = now_ms() + POLL_MS;
+        deadline = fixture_now_ms() + POLL_MS;
         for (;;) {
                 read_all(run.out_fd, part, sizeof(part));
-                if (strstr(part, "Holding") || now_ms() >= deadline)
+                if (strstr(part, "Holding") || fixture_now_ms() >= deadline)
                         break;
-                sleep_ms(5);
+                fixture_sleep_ms(5);
         }
         ASSERT_CONTAINS(part, "Holding", "stdout of acquire before SIGINT");
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "bus-util.h"
 #include "fixture.h"
 #include "priority.h"
 
@@ -374,10 +375,8 @@ static void bus_teardown(void) {
 
 static sd_bus *bus_connect(void) {
         sd_bus *bus = NULL;
-        if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, fixture.address) < 0 ||
-            sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
-                return sd_bus_unref(bus);
-        return bus;
+
+        return bus_util_connect(fixture.address, &bus) < 0 ? NULL : bus;
 }
 
 /* Acquire(helpers, -1, {caller_tid}); the lease path into ret_path (freed by caller). */

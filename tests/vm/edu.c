@@ -7,6 +7,7 @@
  * 0 = RAM to device, 1 = device to RAM). */
 #define _GNU_SOURCE
 #include "edu.h"
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,16 +146,9 @@ int edu_check_alive(Edu *e) {
         return reg_read32(e, EDU_REG_ALIVE) == ~probe ? 0 : -EIO;
 }
 
-static long long now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int edu_dma(Edu *e, uint64_t iova, uint32_t buf_off, uint32_t count, bool to_device,
             unsigned timeout_ms) {
-        long long deadline = now_ms() + timeout_ms;
+        long long deadline = fixture_now_ms() + timeout_ms;
         uint64_t dev = EDU_BUFFER_ADDR + buf_off;
 
         if (count == 0 || count > EDU_DMA_MAX || buf_off >= EDU_BUFFER_SIZE ||
@@ -166,7 +160,7 @@ int edu_dma(Edu *e, uint64_t iova, uint32_t buf_off, uint32_t count, bool to_dev
         reg_write64(e, EDU_REG_DMA_COUNT, count);
         reg_write64(e, EDU_REG_DMA_CMD, EDU_DMA_START | (to_device ? 0 : EDU_DMA_TO_RAM));
         while (reg_read64(e, EDU_REG_DMA_CMD) & EDU_DMA_START) {
-                if (now_ms() > deadline)
+                if (fixture_now_ms() > deadline)
                         return -ETIMEDOUT;
                 usleep(1000);
         }
