@@ -22,28 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "padclient.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static uint64_t parse_size(const char *s) {
-        char *e;
-        uint64_t v = strtoull(s, &e, 10);
-        switch (*e) {
-        case 'G': case 'g': return v << 30;
-        case 'M': case 'm': return v << 20;
-        case 'K': case 'k': return v << 10;
-        default: return v;
-        }
-}
 
 typedef struct Slice {
         uint8_t *p;
@@ -107,9 +91,9 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: %s kernel|lib|loop FILE SIZE [THREADS]\n", argv[0]);
                 return 2;
         }
-        uint64_t size = parse_size(argv[3]);
+        uint64_t size = bench_parse_size(argv[3]);
         unsigned n = argc > 4 ? (unsigned) atoi(argv[4]) : 1;
-        if (n < 1 || n > 256)
+        if (size == 0 || n < 1 || n > 256)
                 return 2;
         int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {
@@ -122,14 +106,14 @@ int main(int argc, char **argv) {
         int r = strcmp(argv[1], "lib") == 0 ? pad_client_new(NULL, &c) : 0;
         if (r < 0)
                 return 1;
-        double t0 = now();
+        double t0 = bench_now();
         if (strcmp(argv[1], "kernel") == 0)
                 r = fallocate(fd, 0, 0, (off_t) size) < 0 ? -errno : 0;
         else if (strcmp(argv[1], "lib") == 0)
                 r = run_lib(c, fd, size, n);
         else
                 r = run_loop(fd, size, n);
-        double t1 = now();
+        double t1 = bench_now();
         pad_client_free(c);
         close(fd);
         if (r < 0) {

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "bench-util.h"
 #include "padclient.h"
 
 #define ROUNDS_PER_UNIT 2048
@@ -42,16 +43,6 @@ static uint64_t now_ns(void) {
 
 static double secs_since(uint64_t t0) {
         return (double) (now_ns() - t0) / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n) {
-        qsort(v, n, sizeof(*v), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- the table --------------------------------------------------------------------------- */
@@ -441,8 +432,8 @@ static void bench_interference(pad_client *c) {
                 fallback_helpers_set(0);
                 brokered[i] = c ? foreground_beside(c, n_cpus, &b1) : -1;
         }
-        double a = median(alone, REPEATS), s1 = median(single, REPEATS);
-        double n0 = median(nice0, REPEATS), br = median(brokered, REPEATS);
+        double a = bench_median(alone, REPEATS), s1 = bench_median(single, REPEATS);
+        double n0 = bench_median(nice0, REPEATS), br = bench_median(brokered, REPEATS);
 
         row_add("(b) interference: a CPU-bound foreground process at nice 0, median of 3");
         r = row_add("  foreground alone");
@@ -570,7 +561,7 @@ static void row_series(const char *what, Series *s, double single, double limit)
                 snprintf(r->value, sizeof(r->value), "failed: %d", s->error);
                 return;
         }
-        double m = median(s->secs, REPEATS);
+        double m = bench_median(s->secs, REPEATS);
         bool over = s->stopped > REPEATS / 2;
         snprintf(r->value, sizeof(r->value), over ? ">= %.1f s" : "%.3f s", m);
         snprintf(r->ratio, sizeof(r->ratio), over ? ">= %.2f" : "%.3f", m / single);
@@ -601,7 +592,7 @@ static void bench_busy(pad_client *c) {
         }
         hogs_stop();
 
-        double s1 = median(single.secs, REPEATS);
+        double s1 = bench_median(single.secs, REPEATS);
         row_add("(c) finish time with every CPU busy (nproc nice-0 busy loops), median of 3");
         r = row_add("  single-threaded (max_threads 1)");
         snprintf(r->value, sizeof(r->value), single.error < 0 ? "failed" : "%.3f s", s1);
@@ -609,7 +600,7 @@ static void bench_busy(pad_client *c) {
         if (!c || single.error < 0)
                 return;
         row_series("  brokered, raise at job end", &raise, s1, limit);
-        double m = median(raise.secs, REPEATS);
+        double m = bench_median(raise.secs, REPEATS);
         snprintf(rows[n_rows - 1].goal, sizeof(rows[n_rows - 1].goal), "<= 1.000: %s",
                  raise.error == 0 && raise.stopped == 0 && m <= s1 ? "met" : "MISSED");
         row_series("  brokered, no raise (PAD_JOB_NO_RAISE)", &noraise, s1, limit);

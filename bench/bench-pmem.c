@@ -18,36 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "padclient.h"
 
 #define MAX_ROUNDS 31
-
-static double now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static uint64_t parse_size(const char *s) {
-        char *e;
-        uint64_t v = strtoull(s, &e, 10);
-        switch (*e) {
-        case 'G': case 'g': return v << 30;
-        case 'M': case 'm': return v << 20;
-        case 'K': case 'k': return v << 10;
-        default: return v;
-        }
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-        qsort(v, (size_t) n, sizeof(*v), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static int fill_memset(int fd, uint64_t size, int pattern) {
         uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -90,7 +64,7 @@ static void describe_machine(void) {
 
 int main(int argc, char **argv) {
         const char *path = argc > 1 ? argv[1] : "/dev/shm/bench-pmem";
-        uint64_t size = parse_size(argc > 2 ? argv[2] : "4G");
+        uint64_t size = bench_parse_size(argc > 2 ? argv[2] : "4G");
         unsigned threads = argc > 3 ? (unsigned) atoi(argv[3]) : (unsigned) sysconf(_SC_NPROCESSORS_ONLN);
         int rounds = argc > 4 ? atoi(argv[4]) : 5;
         double t_memset[MAX_ROUNDS], t_one[MAX_ROUNDS], t_par[MAX_ROUNDS];
@@ -115,23 +89,23 @@ int main(int argc, char **argv) {
                 return 1;
 
         for (int i = 0; i < rounds; i++) {
-                double t0 = now();
+                double t0 = bench_now();
                 if (fill_memset(fd, size, 0xA5) < 0)
                         return 1;
-                double t1 = now();
+                double t1 = bench_now();
                 if (fill_lib(c, fd, size, 0x5A, 1, &ran1) < 0)
                         return 1;
-                double t2 = now();
+                double t2 = bench_now();
                 if (fill_lib(c, fd, size, 0xA5, threads, &ran) < 0)
                         return 1;
-                double t3 = now();
+                double t3 = bench_now();
                 t_memset[i] = t1 - t0;
                 t_one[i] = t2 - t1;
                 t_par[i] = t3 - t2;
         }
 
         double gib = (double) size / (1 << 30);
-        double m0 = median(t_memset, rounds), m1 = median(t_one, rounds), m2 = median(t_par, rounds);
+        double m0 = bench_median(t_memset, rounds), m1 = bench_median(t_one, rounds), m2 = bench_median(t_par, rounds);
         describe_machine();
         printf("pmem init of %.1f GiB, file %s, %d rounds interleaved, median (msync path)\n", gib, path, rounds);
         printf("%-44s %9s %8s %9s\n", "method", "seconds", "GiB/s", "vs memset");
