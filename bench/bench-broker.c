@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bus-util.h"
+#include "bus-open.h"
 #include "fixture.h"
 
 #define BROKER "org.padata.Broker"
@@ -128,7 +128,7 @@ static int bench_latency(const Fixture *f, unsigned iterations, Latency *ret) {
                 r = -ENOMEM;
                 goto out;
         }
-        r = bus_util_connect(f->address, &b);
+        r = bus_open_spec(f->address, NULL, &b);
         if (r < 0)
                 goto out;
         /* Warm up both paths (connection set-up, client tracking, page faults). */
@@ -180,7 +180,7 @@ static void client_loop(const char *address, int go_fd, int report_fd, double se
         uint64_t start, end;
         char c;
 
-        if (bus_util_connect(address, &b) < 0)
+        if (bus_open_spec(address, NULL, &b) < 0)
                 rep.error = 1;
         while (read(go_fd, &c, 1) < 0 && errno == EINTR)
                 ;
@@ -278,7 +278,7 @@ static int bench_memory(const Fixture *f, unsigned leases, long *ret_base, long 
 
         *ret_base = status_kib(f->paddd_pid, "VmHWM");
         for (unsigned i = 0; i < LEASE_CLIENTS && r >= 0; i++)
-                r = bus_util_connect(f->address, &clients[i]);
+                r = bus_open_spec(f->address, NULL, &clients[i]);
         for (unsigned i = 0; i < leases && r >= 0; i++)
                 r = acquire(clients[i % LEASE_CLIENTS], 1, path, sizeof path);
         if (r >= 0)
@@ -415,7 +415,7 @@ int main(int argc, char **argv) {
         {
                 sd_bus *b = NULL;
                 char *v = NULL;
-                if (bus_util_connect(f.address, &b) >= 0 &&
+                if (bus_open_spec(f.address, NULL, &b) >= 0 &&
                     sd_bus_get_property_string(b, BROKER, BROKER_PATH, BROKER_IFACE, "Version", NULL, &v) >= 0)
                         snprintf(paddd_version, sizeof paddd_version, "%s", v);
                 free(v);

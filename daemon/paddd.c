@@ -13,6 +13,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-open.h"
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
@@ -125,33 +126,6 @@ static int caps_drop(void) {
         return 0;
 }
 
-static int bus_open(const char *spec, sd_bus **ret) {
-        sd_bus *bus = NULL;
-        int r;
-
-        if (streq(spec, "system"))
-                return sd_bus_open_system_with_description(ret, "paddd");
-        if (streq(spec, "session"))
-                return sd_bus_open_user_with_description(ret, "paddd");
-
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(bus, spec);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 1);
-        if (r >= 0)
-                r = sd_bus_set_description(bus, "paddd");
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                sd_bus_unref(bus);
-                return r;
-        }
-        *ret = bus;
-        return 0;
-}
-
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_info("Reloading the configuration on SIGHUP.");
         (void) manager_reload(userdata, NULL);  /* logs its own outcome */
@@ -209,7 +183,7 @@ static int run(const Arguments *args) {
         if (r < 0)
                 return log_error_errno(r, "Failed to enable the watchdog: %m");
 
-        r = bus_open(args->bus, &bus);
+        r = bus_open_spec(args->bus, "paddd", &bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s bus: %m", args->bus);
         r = manager_connect_bus(m, bus);

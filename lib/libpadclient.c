@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus-open.h"
+#include "parse.h"
 #include "util.h"
 
 #define BROKER_NAME "org.padata.Broker"
@@ -110,43 +112,14 @@ static void client_set_reason(pad_client *c, const sd_bus_error *e, int r) {
 
 /* ---- the client ------------------------------------------------------------------------- */
 
-static int bus_connect(const char *bus, sd_bus **ret) {
-        sd_bus *b = NULL;
-        int r;
-
-        if (streq(bus, "system"))
-                return sd_bus_open_system(ret);
-        if (streq(bus, "session"))
-                return sd_bus_open_user(ret);
-
-        r = sd_bus_new(&b);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(b, bus);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(b, 1);
-        if (r >= 0)
-                r = sd_bus_start(b);
-        if (r < 0) {
-                sd_bus_unref(b);
-                return r;
-        }
-        *ret = b;
-        return 0;
-}
-
 static unsigned fallback_helpers_from_env(void) {
         const char *s = getenv("PADCLIENT_FALLBACK_HELPERS");
-        char *end;
-        unsigned long v;
+        uint64_t v;
 
-        if (!s || !*s || *s == '-')
+        /* Not a plain decimal number: none. Too large: the most there may be. */
+        if (!s || parse_unsigned(s, UINT64_MAX, &v) < 0)
                 return 0;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end != '\0')
-                return 0;
-        return v > PAD_FALLBACK_HELPERS_MAX ? PAD_FALLBACK_HELPERS_MAX : (unsigned) v;
+        return (unsigned) MIN(v, (uint64_t) PAD_FALLBACK_HELPERS_MAX);
 }
 
 static bool machine_single_node(void) {
@@ -194,7 +167,7 @@ _public_ int pad_client_new(const char *bus, pad_client **ret) {
                 return -ENOMEM;
         }
 
-        r = bus_connect(bus, &c->bus);
+        r = bus_open_spec(bus, NULL, &c->bus);
         if (r == -ENOMEM) {
                 pad_client_free(c);
                 return r;

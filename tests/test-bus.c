@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bus-util.h"
+#include "bus-open.h"
 #include "fixture.h"
 #include "util.h"
 
@@ -65,7 +65,7 @@ static void start(const char *config) {
 
 static sd_bus *bus_open(void) {
         sd_bus *b = NULL;
-        int r = bus_util_connect(fx.address, &b);
+        int r = bus_open_spec(fx.address, NULL, &b);
 
         ck_assert_msg(r >= 0, "connecting to %s: %s", fx.address, strerror(-r));
         return b;
@@ -584,7 +584,7 @@ static int client_main(const ClientArgs *a) {
 
         srand((unsigned) getpid());
         snprintf(tag, sizeof tag, "c%d", a->index);
-        if (bus_util_connect(fx.address, &b) < 0)
+        if (bus_open_spec(fx.address, NULL, &b) < 0)
                 return 10;
         /* Phase 1: everyone holds a lease at once. */
         r = acquire(b, want, -1, (Opt[]) { OPT_U("min", 0), OPT_S("tag", tag), OPT_END }, &err, &path, &g);
@@ -839,7 +839,7 @@ START_TEST(test_sigkill_returns_slots) {
                 char *lp = NULL;
 
                 close(p[0]);
-                if (bus_util_connect(fx.address, &cb) < 0 ||
+                if (bus_open_spec(fx.address, NULL, &cb) < 0 ||
                     acquire(cb, 4, -1, (Opt[]) { OPT_S("tag", "doomed"), OPT_END }, &err, &lp, &g) < 0)
                         _exit(1);
                 if (write(p[1], lp, strlen(lp)) < 0)
@@ -890,7 +890,7 @@ static int nonroot_child(void *arg, char *msg, size_t size) {
 
         if (drop_to_nobody(msg, size))
                 return 1;
-        r = bus_util_connect(fx.address, &b);
+        r = bus_open_spec(fx.address, NULL, &b);
         if (r < 0)
                 return fail_msg(msg, size, "connect as nobody: %s", strerror(-r));
 
@@ -974,7 +974,7 @@ static int admin_group_child(void *arg, char *msg, size_t size) {
         (void) arg;
         if (setgroups(1, groups) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0 || geteuid() != NOBODY)
                 return fail_msg(msg, size, "dropping to nobody:nogroup: %m");
-        r = bus_util_connect(fx.address, &b);
+        r = bus_open_spec(fx.address, NULL, &b);
         if (r < 0)
                 return fail_msg(msg, size, "connect: %s", strerror(-r));
         r = set_quota(b, -1, 3, &err);

@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "bus-util.h"
+#include "bus-open.h"
 #include "fixture.h"
 
 #define CONFIG_TWO                              \
@@ -46,7 +46,7 @@ static void stop_broker(void) {
 static sd_bus *open_bus(void) {
         sd_bus *b = NULL;
 
-        ck_assert_int_ge(bus_util_connect(fixture.address, &b), 0);
+        ck_assert_int_ge(bus_open_spec(fixture.address, NULL, &b), 0);
         return b;
 }
 

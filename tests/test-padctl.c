@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bus-util.h"
+#include "bus-open.h"
 #include "fixture.h"
 
 /* Only libsystemd and the fixture are linked: the few helpers needed, here. */
@@ -196,7 +196,7 @@ static int run_padctl(Run *run, bool as_nobody, const char *const *args) {
 
 static sd_bus *bus_open(void) {
         sd_bus *b = NULL;
-        int r = bus_util_connect(fx.address, &b);
+        int r = bus_open_spec(fx.address, NULL, &b);
 
         ck_assert_msg(r >= 0, "connecting to %s: %s", fx.address, strerror(-r));
         return b;

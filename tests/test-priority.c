@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "bus-util.h"
+#include "bus-open.h"
 #include "fixture.h"
 #include "priority.h"
 
@@ -376,7 +376,7 @@ static void bus_teardown(void) {
 static sd_bus *bus_connect(void) {
         sd_bus *bus = NULL;
 
-        return bus_util_connect(fixture.address, &bus) < 0 ? NULL : bus;
+        return bus_open_spec(fixture.address, NULL, &bus) < 0 ? NULL : bus;
 }
 
 /* Acquire(helpers, -1, {caller_tid}); the lease path into ret_path (freed by caller). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-open.h"
 #include "padctl.h"
 #include "util.h"
 
@@ -36,23 +37,8 @@ static const char *bus_choose(const Padctl *p) {
 static int bus_connect(const Padctl *p, sd_bus **ret) {
         const char *name = bus_choose(p);
         sd_bus *bus = NULL;
-        int r;
+        int r = bus_open_spec(name, "padctl", &bus);
 
-        if (streq(name, "system"))
-                r = sd_bus_open_system(&bus);
-        else if (streq(name, "session"))
-                r = sd_bus_open_user(&bus);
-        else {
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, name);
-                if (r >= 0)
-                        r = sd_bus_set_bus_client(bus, 1);
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-                if (r < 0)
-                        bus = sd_bus_unref(bus);
-        }
         if (r < 0) {
                 padctl_fail("cannot connect to %s: %s", bus_describe(name), strerror(-r));
                 return r;

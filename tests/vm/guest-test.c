@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "edu.h"
-#include "bus-util.h"
+#include "bus-open.h"
 #include "fixture.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -95,7 +95,7 @@ START_TEST(test_nodes_property) {
 
         progress("nodes_property");
 
-        ck_assert_int_ge(bus_util_connect(broker.address, &bus), 0);
+        ck_assert_int_ge(bus_open_spec(broker.address, NULL, &bus), 0);
 
         r = sd_bus_get_property_trivial(bus, "org.padata.Broker", "/org/padata/Broker",
                                         "org.padata.Broker", "MaxHelpers", &error, 'u',
