@@ -255,7 +255,7 @@ uid_t budget_client_get_uid(const BudgetClient *c) {
 /* ---- Planning a grant ------------------------------------------------------------------- */
 
 static int request_check(const Budget *b, const BudgetRequest *req) {
-        if (!req || req->helpers < 1 || req->helpers > BUDGET_HELPERS_MAX || req->min > req->helpers)
+        if (!req || req->helpers < 1 || req->helpers > BROKER_HELPERS_MAX || req->min > req->helpers)
                 return PAD_ERROR_INVALID_ARGS;
         if (req->node != -1 && (req->node < 0 || budget_index(b, req->node) < 0))
                 return PAD_ERROR_NO_SUCH_NODE;

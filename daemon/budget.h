@@ -11,10 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "broker-contract.h"
 #include "error.h"
 #include "topology.h"
-
-#define BUDGET_HELPERS_MAX 4096u
 
 typedef struct Budget Budget;
 typedef struct BudgetClient BudgetClient;
@@ -30,7 +29,7 @@ typedef struct BudgetLimits {
 } BudgetLimits;
 
 typedef struct BudgetRequest {
-        unsigned helpers;                /* 1..BUDGET_HELPERS_MAX */
+        unsigned helpers;                /* 1..BROKER_HELPERS_MAX */
         unsigned min;                    /* 0..helpers */
         int node;                        /* node id, or -1 for any */
         bool strict_node;                /* take slots only from node */

@@ -1,6 +1,6 @@
 /* bus-error.c: maps PadError codes and negative errno values to D-Bus error names and
- * messages, in one switch. Nothing else in paddd spells an error name, so the contract's
- * names live here and in bus-error.h. */
+ * messages, in one switch. The names themselves are the contract's
+ * (broker-contract.h); this is the only place in paddd that chooses one. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,11 +10,11 @@
 const char *bus_error_name(int r) {
         switch (r) {
         case PAD_ERROR_BUSY:
-                return BUS_ERROR_BUSY;
+                return BROKER_ERROR_BUSY;
         case PAD_ERROR_TIMEOUT:
-                return BUS_ERROR_TIMEOUT;
+                return BROKER_ERROR_TIMEOUT;
         case PAD_ERROR_NO_SUCH_NODE:
-                return BUS_ERROR_NO_SUCH_NODE;
+                return BROKER_ERROR_NO_SUCH_NODE;
         case PAD_ERROR_LIMITS_EXCEEDED:
                 return SD_BUS_ERROR_LIMITS_EXCEEDED;
         case PAD_ERROR_ACCESS_DENIED:

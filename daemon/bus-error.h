@@ -4,12 +4,9 @@
 
 #include <systemd/sd-bus.h>
 
+#include "broker-contract.h"
 #include "error.h"
 #include "util.h"
-
-#define BUS_ERROR_BUSY "org.padata.Broker.Error.Busy"
-#define BUS_ERROR_TIMEOUT "org.padata.Broker.Error.Timeout"
-#define BUS_ERROR_NO_SUCH_NODE "org.padata.Broker.Error.NoSuchNode"
 
 /* The D-Bus error name for a PadError, NULL for anything else. */
 const char *bus_error_name(int r);

@@ -140,9 +140,9 @@ static int acquire_option_read(sd_bus_message *message, AcquireOption o, Acquire
                 r = sd_bus_message_read(message, "v", "s", &req->tag);
                 if (r < 0)
                         return r;
-                if (strlen(req->tag) > LEASE_TAG_MAX)
+                if (strlen(req->tag) > BROKER_TAG_MAX)
                         return bus_error_set(error, PAD_ERROR_INVALID_ARGS,
-                                             "tag is longer than %d bytes.", LEASE_TAG_MAX);
+                                             "tag is longer than %d bytes.", BROKER_TAG_MAX);
                 return 0;
         case OPTION_TTL_USEC:
                 r = sd_bus_message_read(message, "v", "t", &t);
@@ -220,10 +220,10 @@ static int method_acquire(sd_bus_message *message, void *userdata, sd_bus_error 
         r = acquire_options_parse(message, &req, error);
         if (r < 0)
                 return r;
-        if (helpers < 1 || helpers > BUDGET_HELPERS_MAX)
+        if (helpers < 1 || helpers > BROKER_HELPERS_MAX)
                 return bus_error_set(error, PAD_ERROR_INVALID_ARGS,
                                      "helpers must be in 1..%u, not %" PRIu32 ".",
-                                     BUDGET_HELPERS_MAX, helpers);
+                                     BROKER_HELPERS_MAX, helpers);
         if (req.min > helpers)
                 return bus_error_set(error, PAD_ERROR_INVALID_ARGS,
                                      "min (%u) is larger than helpers (%" PRIu32 ").", req.min, helpers);

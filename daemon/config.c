@@ -22,7 +22,6 @@
 #include "parse.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
-#define CONFIG_NODE_ID_MAX 65535u
 #define CONFIG_GROUP_NAME_MAX 32u
 #define CONFIG_SHOW_MAX 64      /* characters of a bad value or line quoted in a message */
 #define BUILTIN_NAME "<built-in paddd.conf>"
@@ -46,13 +45,6 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_MAX_WAITING] = "MaxWaiting",
         [KEY_HELPER_POLICY] = "HelperPolicy",
         [KEY_ADMIN_GROUP] = "AdminGroup",
-};
-
-static const char *const policy_names[_HELPER_POLICY_MAX] = {
-        [HELPER_POLICY_IDLE] = "idle",
-        [HELPER_POLICY_BATCH] = "batch",
-        [HELPER_POLICY_NICE] = "nice",
-        [HELPER_POLICY_NONE] = "none",
 };
 
 typedef enum SectionKind {
@@ -86,21 +78,6 @@ typedef struct ParseState {
         unsigned error_line;
         char *error_text;
 } ParseState;
-
-const char *helper_policy_to_string(HelperPolicy p) {
-        if ((unsigned) p >= _HELPER_POLICY_MAX)
-                return NULL;
-        return policy_names[p];
-}
-
-int helper_policy_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (unsigned i = 0; i < _HELPER_POLICY_MAX; i++)
-                if (streq(s, policy_names[i]))
-                        return (int) i;
-        return -EINVAL;
-}
 
 int config_new(Config **ret) {
         Config *c;
@@ -201,11 +178,11 @@ static int state_enter_section(ParseState *s, const char *inner) {
                 kind = SECTION_BROKER;
         else if (strncmp(inner, "Node ", 5) == 0) {
                 uint64_t v;
-                int r = parse_unsigned(inner + 5, CONFIG_NODE_ID_MAX, &v);
+                int r = parse_unsigned(inner + 5, BROKER_NODE_ID_MAX, &v);
 
                 if (r == -ERANGE)
                         return state_fail(s, "[%s]: node number out of range (0..%u)", inner,
-                                          CONFIG_NODE_ID_MAX);
+                                          BROKER_NODE_ID_MAX);
                 if (r < 0)
                         return state_fail(s, "[%s]: \"%.*s\" is not a node number", inner,
                                           CONFIG_SHOW_MAX, inner + 5);
@@ -345,7 +322,7 @@ static int parse_count(ParseState *s, const char *key, const char *v, unsigned m
         return 0;
 }
 
-/* Integer 0..BUDGET_HELPERS_MAX or a percentage 0%..100%. */
+/* Integer 0..BROKER_HELPERS_MAX or a percentage 0%..100%. */
 static int parse_quantity(ParseState *s, const char *key, const char *v, ConfigQuantity *ret) {
         size_t len = strlen(v);
         uint64_t u;
@@ -353,7 +330,7 @@ static int parse_quantity(ParseState *s, const char *key, const char *v, ConfigQ
 
         if (len == 0) {
                 state_fail(s, "%s: empty value (expected an integer 0..%u or a percentage)", key,
-                           BUDGET_HELPERS_MAX);
+                           BROKER_HELPERS_MAX);
                 return -EINVAL;
         }
         if (v[0] == '-') {
@@ -377,10 +354,10 @@ static int parse_quantity(ParseState *s, const char *key, const char *v, ConfigQ
                         return 0;
                 }
         } else {
-                r = parse_unsigned(v, BUDGET_HELPERS_MAX, &u);
+                r = parse_unsigned(v, BROKER_HELPERS_MAX, &u);
                 if (r == -ERANGE) {
                         state_fail(s, "%s: \"%.*s\" is out of range (0..%u)", key, CONFIG_SHOW_MAX,
-                                   v, BUDGET_HELPERS_MAX);
+                                   v, BROKER_HELPERS_MAX);
                         return -EINVAL;
                 }
                 if (r == 0) {
@@ -425,7 +402,7 @@ static int set_broker_key(ParseState *s, ConfigKey k, const char *v) {
                         c->max_helpers_per_user = 0;
                         return 1;
                 }
-                return parse_count(s, key, v, 0, BUDGET_HELPERS_MAX, &c->max_helpers_per_user) == 0;
+                return parse_count(s, key, v, 0, BROKER_HELPERS_MAX, &c->max_helpers_per_user) == 0;
         case KEY_MAX_LEASES_PER_CLIENT:
                 return parse_count(s, key, v, 1, 65536, &c->max_leases_per_client) == 0;
         case KEY_MAX_WAITING:
@@ -674,11 +651,11 @@ int config_load(const char *path, const char *dropin_dir, bool use_files, Config
         return 0;
 }
 
-/* floor(cpus * q / 100) for a percentage, else the number; capped at BUDGET_HELPERS_MAX. */
+/* floor(cpus * q / 100) for a percentage, else the number; capped at BROKER_HELPERS_MAX. */
 static unsigned quantity_resolve(ConfigQuantity q, unsigned cpus) {
         uint64_t v = q.percent ? (uint64_t) cpus * q.value / 100 : q.value;
 
-        return (unsigned) MIN(v, (uint64_t) BUDGET_HELPERS_MAX);
+        return (unsigned) MIN(v, (uint64_t) BROKER_HELPERS_MAX);
 }
 
 int config_to_limits(const Config *c, const Topology *t, BudgetLimits *ret_limits, char **ret_error) {

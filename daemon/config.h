@@ -17,20 +17,13 @@
 
 #include "budget.h"
 #include "paddd-config.h"
+#include "sched-defs.h"
 #include "util.h"
 #include "topology.h"
 
 /* The sysconfdir the build installs conf/paddd.conf into (/etc for --prefix=/usr). */
 #define CONFIG_PATH_DEFAULT PADDD_SYSCONFDIR "/paddd/paddd.conf"
 #define CONFIG_DROPIN_DIR_DEFAULT PADDD_SYSCONFDIR "/paddd/paddd.conf.d"
-
-typedef enum HelperPolicy {
-        HELPER_POLICY_IDLE,     /* SCHED_IDLE */
-        HELPER_POLICY_BATCH,    /* SCHED_BATCH, nice 19 */
-        HELPER_POLICY_NICE,     /* SCHED_OTHER, nice 19 */
-        HELPER_POLICY_NONE,     /* caller's priority from the start */
-        _HELPER_POLICY_MAX,
-} HelperPolicy;
 
 /* An integer, or a percentage of CPUs (rounded down). */
 typedef struct ConfigQuantity {
@@ -83,12 +76,8 @@ int config_load(const char *path, const char *dropin_dir, bool use_files, Config
 
 /* Resolve against the topology: a percentage is floor(CPUs * pct / 100) of the online
  * CPUs (machine) or of that node's CPUs (MaxHelpersPerNode and [Node N] MaxHelpers);
- * results are capped at BUDGET_HELPERS_MAX. A [Node N] for a node that is not there is an
+ * results are capped at BROKER_HELPERS_MAX. A [Node N] for a node that is not there is an
  * error ("file:line: [Node N]: no such NUMA node"); ret_limits->node_max is malloc'ed,
  * one entry per topology node (by index; at least one allocated). */
 int config_to_limits(const Config *c, const Topology *t, BudgetLimits *ret_limits, char **ret_error);
 
-/* "idle", "batch", "nice", "none"; NULL when out of range. */
-const char *helper_policy_to_string(HelperPolicy p);
-/* The policy, or -EINVAL (case-sensitive, NULL is -EINVAL). */
-int helper_policy_from_string(const char *s);

@@ -1,7 +1,7 @@
 /* error.h: the broker's expected outcomes. Functions in the daemon return 0 on success,
  * a negative errno on failure, or one of these positive codes for an outcome the caller
- * expected and must answer with a named D-Bus error. bus-error.c maps them to names in one
- * switch; nothing else knows the names. */
+ * expected and must answer with a named D-Bus error. bus-error.c maps them to the contract's
+ * names (broker-contract.h) in one switch. */
 #pragma once
 
 typedef enum PadError {

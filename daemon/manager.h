@@ -11,6 +11,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "broker-contract.h"
 #include "budget.h"
 #include "config.h"
 #include "list.h"
@@ -18,12 +19,6 @@
 #include "topology.h"
 #include "priority.h"
 
-#define BROKER_BUS_NAME "org.padata.Broker"
-#define BROKER_PATH "/org/padata/Broker"
-#define BROKER_INTERFACE "org.padata.Broker"
-#define LEASE_PATH_PREFIX "/org/padata/Broker/lease"
-#define LEASE_INTERFACE "org.padata.Broker.Lease"
-#define LEASE_TAG_MAX 64
 
 typedef struct Manager Manager;
 typedef struct Client Client;
@@ -32,13 +27,13 @@ typedef struct Waiter Waiter;
 
 /* What an Acquire asks for, validated by bus.c. */
 typedef struct AcquireRequest {
-        unsigned helpers;       /* 1..BUDGET_HELPERS_MAX */
+        unsigned helpers;       /* 1..BROKER_HELPERS_MAX */
         int node;               /* -1: any */
         unsigned min;           /* 0..helpers */
         bool strict_node;
         uint64_t wait_usec;     /* 0: answer now */
         pid_t caller_tid;       /* 0: the caller's process */
-        const char *tag;        /* <= LEASE_TAG_MAX bytes, never NULL */
+        const char *tag;        /* <= BROKER_TAG_MAX bytes, never NULL */
         uint64_t ttl_usec;      /* 0: none */
 } AcquireRequest;
 
@@ -60,7 +55,7 @@ struct Lease {
         BudgetLease *budget_lease;
         uint64_t id;
         char path[64];
-        char tag[LEASE_TAG_MAX + 1];
+        char tag[BROKER_TAG_MAX + 1];
         SchedParams sched;      /* of caller_tid at Acquire: the ceiling for RaisePriority */
         sd_event_source *ttl_source;
         LIST_FIELDS(Lease, leases);
@@ -72,7 +67,7 @@ struct Waiter {
         BudgetWaiter *budget_waiter;
         sd_bus_message *message;        /* the Acquire call, answered when served */
         sd_event_source *deadline_source;
-        char tag[LEASE_TAG_MAX + 1];
+        char tag[BROKER_TAG_MAX + 1];
         SchedParams sched;
         uint64_t ttl_usec;
         LIST_FIELDS(Waiter, waiters);

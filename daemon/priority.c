@@ -25,6 +25,7 @@
 
 #include "error.h"
 #include "priority.h"
+#include "sched-defs.h"
 #include "util.h"
 
 #ifndef SCHED_BATCH
@@ -75,22 +76,6 @@ typedef struct PidfdInfo {
 _Static_assert(sizeof(PidfdInfo) == 64, "pidfd_info VER0 is 64 bytes");
 #define PAD_PIDFD_GET_INFO _IOWR(PIDFS_IOCTL_MAGIC, 11, PidfdInfo)
 
-/* struct sched_attr, SCHED_ATTR_SIZE_VER1 (56 bytes); our own name so that it never
- * clashes with a libc that starts defining it. */
-typedef struct SchedAttr {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime;
-        uint64_t sched_deadline;
-        uint64_t sched_period;
-        uint32_t sched_util_min;
-        uint32_t sched_util_max;
-} SchedAttr;
-_Static_assert(sizeof(SchedAttr) == 56, "sched_attr VER1 is 56 bytes");
-
 /* What the verification holds on to until the action is proven. */
 typedef struct ThreadRef {
         int pidfd;              /* the process */
@@ -123,15 +108,6 @@ static int sys_pidfd_open(pid_t pid, unsigned flags) {
 
 static int sys_pidfd_send_signal(int pidfd, int sig, unsigned flags) {
         return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, flags) < 0 ? -errno : 0;
-}
-
-static int sys_sched_getattr(pid_t tid, SchedAttr *ret) {
-        *ret = (SchedAttr) {};
-        return syscall(SYS_sched_getattr, tid, ret, (unsigned) sizeof(*ret), 0U) < 0 ? -errno : 0;
-}
-
-static int sys_sched_setattr(pid_t tid, const SchedAttr *attr) {
-        return syscall(SYS_sched_setattr, tid, attr, 0U) < 0 ? -errno : 0;
 }
 
 /* PIDFD_GET_INFO; -EOPNOTSUPP when the kernel predates it. */
@@ -382,7 +358,7 @@ int priority_read(pid_t pid, uid_t uid, pid_t tid, SchedParams *ret) {
                 return PAD_ERROR_INVALID_ARGS;
         if (r < 0)
                 return r;
-        r = sys_sched_getattr(tid, &attr);
+        r = sched_attr_get(tid, &attr);
         if (r == -ESRCH)
                 return PAD_ERROR_INVALID_ARGS;
         if (r < 0)
@@ -438,7 +414,7 @@ int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target) {
         int r = thread_verify(pid, uid, tid, &ref);
         if (r != 0)
                 return r;
-        r = sys_sched_getattr(tid, &old);
+        r = sched_attr_get(tid, &old);
         if (r == -ESRCH)
                 return PAD_ERROR_INVALID_ARGS;
         if (r < 0)
@@ -454,7 +430,7 @@ int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target) {
                 .sched_nice = target->policy == SCHED_FIFO || target->policy == SCHED_RR ? 0 : target->nice,
                 .sched_priority = target->rt_priority,
         };
-        r = sys_sched_setattr(tid, &attr);
+        r = sched_attr_set(tid, &attr);
         if (r == -ESRCH)
                 return PAD_ERROR_INVALID_ARGS;
         if (r < 0)
@@ -467,6 +443,6 @@ int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target) {
          * (best effort; the size field selects the fields the kernel reads). */
         old.size = sizeof(old);
         old.sched_flags &= SCHED_FLAG_RESET_ON_FORK;
-        (void) sys_sched_setattr(tid, &old);
+        (void) sched_attr_set(tid, &old);
         return r < 0 ? r : PAD_ERROR_INVALID_ARGS;
 }

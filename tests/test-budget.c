@@ -354,7 +354,7 @@ START_TEST(test_invalid_args) {
         _cleanup_(budget_freep) Budget *b = budget(t, 100, nmax, 0, 64, 16);
         BudgetClient *c = client(b, 0);
         const BudgetRequest bad[] = {
-                req(0, 0, -1), req(BUDGET_HELPERS_MAX + 1, 0, -1), req(2, 3, -1),
+                req(0, 0, -1), req(BROKER_HELPERS_MAX + 1, 0, -1), req(2, 3, -1),
         };
         const int bad_node[] = { 2, -2, 1000 };
         BudgetLease *l = NULL;
@@ -375,7 +375,7 @@ START_TEST(test_invalid_args) {
         ck_assert_uint_eq(budget_get_n_leases(b), 0);
         ck_assert_uint_eq(budget_get_n_waiting(b), 0);
         /* The largest request is valid. */
-        l = grant(c, req(BUDGET_HELPERS_MAX, 0, -1));
+        l = grant(c, req(BROKER_HELPERS_MAX, 0, -1));
         ck_assert_uint_eq(budget_lease_get_granted(l), 4);
 }
 END_TEST

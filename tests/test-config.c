@@ -253,7 +253,7 @@ START_TEST(test_lexical_details) {
                      "MaxLeasesPerClient=65536\n"
                      "MaxWaiting=65536\n"
                      "AdminGroup=_svc-admins.x$\n"
-                     "[Node 65535]\n"
+                     "[Node 1023]\n"
                      "MaxHelpers=0%\n");
         ck_assert_uint_eq(c->max_helpers.value, 4096);
         ck_assert(!c->max_helpers.percent);
@@ -262,7 +262,7 @@ START_TEST(test_lexical_details) {
         ck_assert_uint_eq(c->max_leases_per_client, 65536);
         ck_assert_uint_eq(c->max_waiting, 65536);
         ck_assert_str_eq(c->admin_group, "_svc-admins.x$");
-        ck_assert_ptr_nonnull(find_node(c, 65535));
+        ck_assert_ptr_nonnull(find_node(c, 1023));
         c = config_free(c);
 
         /* A later text overrides an earlier one; empty AdminGroup and MaxHelpersPerUser
@@ -364,7 +364,7 @@ static const struct {
         { "[Node x]\n", "t.conf:1: [Node x]: \"x\" is not a node number" },
         { "[Node -1]\n", "t.conf:1: [Node -1]: \"-1\" is not a node number" },
         { "[Node  1]\n", "t.conf:1: [Node  1]: \" 1\" is not a node number" },
-        { "[Node 65536]\n", "t.conf:1: [Node 65536]: node number out of range (0..65535)" },
+        { "[Node 1024]\n", "t.conf:1: [Node 1024]: node number out of range (0..1023)" },
         { "[Broker\nMaxHelpers=1\n", "t.conf:1: \"[Broker\": broken section header (expected [Name])" },
         { "[Broker]\n[Node 1] x\n", "t.conf:2: \"[Node 1] x\": broken section header (expected [Name])" },
         { "[Broker]]\n", "t.conf:1: \"[Broker]]\": broken section header (expected [Name])" },
