@@ -458,7 +458,7 @@ void fixture_dump_log(Fixture *f) {
 }
 
 int fixture_start_paddd(Fixture *f) {
-        char binary[256], log_path[320], notify_env[340];
+        char binary[256], log_path[320], notify_env[340], runtime_dir[340];
         pid_t parent = getpid();
         int r;
 
@@ -472,6 +472,11 @@ int fixture_start_paddd(Fixture *f) {
         if (path_join(log_path, sizeof log_path, f->dir, "paddd.log") < 0)
                 return -ENAMETOOLONG;
         snprintf(notify_env, sizeof notify_env, "%s/notify", f->dir);
+        /* paddd keeps its books in $RUNTIME_DIRECTORY, as under systemd: a restarted
+         * paddd of the same fixture finds them there. */
+        snprintf(runtime_dir, sizeof runtime_dir, "%s/run", f->dir);
+        if (mkdir(runtime_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
         drain_notify(f, NULL);
         f->last_status[0] = '\0';
 
@@ -481,6 +486,7 @@ int fixture_start_paddd(Fixture *f) {
         if (f->paddd_pid == 0) {
                 child_setup(parent, log_path);
                 setenv("NOTIFY_SOCKET", notify_env, 1);
+                setenv("RUNTIME_DIRECTORY", runtime_dir, 1);
                 unsetenv("WATCHDOG_USEC");
                 unsetenv("WATCHDOG_PID");
                 if (f->embedded_config)
