@@ -328,34 +328,51 @@ static unsigned plan_grant(Budget *b, const BudgetUser *u, const BudgetRequest *
         return total;
 }
 
+static BudgetLease *lease_alloc(BudgetClient *c, uint64_t id) {
+        BudgetLease *l;
+
+        l = calloc(1, sizeof(*l) + sizeof(BudgetCharge) * MAX(c->budget->n_nodes, 1u));
+        if (!l)
+                return NULL;
+        l->budget = c->budget;
+        l->client = c;
+        l->id = id;
+        return l;
+}
+
+/* Take t slots on node index i for l. */
+static void lease_charge(BudgetLease *l, unsigned i, unsigned t) {
+        l->placement[l->n_placement++] = (BudgetCharge) { .index = i, .helpers = t };
+        l->granted += t;
+        l->budget->node_in_use[i] += t;
+}
+
+/* Account the charged lease and link it in. Ids only grow, so appending keeps the budget's
+ * list in id order. */
+static void lease_link(BudgetLease *l) {
+        Budget *b = l->budget;
+        BudgetClient *c = l->client;
+
+        b->in_use += l->granted;
+        c->user->in_use += l->granted;
+        LIST_APPEND_TAIL(leases, b->leases, b->leases_tail, l);
+        b->n_leases++;
+        LIST_PREPEND(client, c->leases, l);
+        c->n_leases++;
+}
+
 static int lease_new(BudgetClient *c, unsigned n_order, BudgetLease **ret) {
         Budget *b = c->budget;
         BudgetLease *l;
 
-        l = calloc(1, sizeof(*l) + sizeof(BudgetCharge) * MAX(b->n_nodes, 1u));
+        l = lease_alloc(c, b->next_id);
         if (!l)
                 return -ENOMEM;
-        l->budget = b;
-        l->client = c;
-        l->id = b->next_id++;
-        for (unsigned k = 0; k < n_order; k++) {
-                unsigned i = b->order[k], t = b->take[k];
-
-                if (t == 0)
-                        continue;
-                l->placement[l->n_placement++] = (BudgetCharge) { .index = i, .helpers = t };
-                l->granted += t;
-                b->node_in_use[i] += t;
-        }
-        b->in_use += l->granted;
-        c->user->in_use += l->granted;
-
-        /* Ids only grow, so appending keeps the budget's list in id order. */
-        LIST_APPEND_TAIL(leases, b->leases, b->leases_tail, l);
-        b->n_leases++;
-
-        LIST_PREPEND(client, c->leases, l);
-        c->n_leases++;
+        b->next_id++;
+        for (unsigned k = 0; k < n_order; k++)
+                if (b->take[k] > 0)
+                        lease_charge(l, b->order[k], b->take[k]);
+        lease_link(l);
         *ret = l;
         return 0;
 }
@@ -378,6 +395,49 @@ int budget_acquire(BudgetClient *c, const BudgetRequest *req, BudgetLease **ret)
         if (total < req->min)
                 return PAD_ERROR_BUSY;
         return lease_new(c, n_order, ret);
+}
+
+/* Charge exactly the placement a lease had before a restart. Caps are not checked: nothing
+ * granted is revoked, as on a reload. Ids must come in increasing order, above any id the
+ * budget gave out. */
+int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement, unsigned n,
+                 BudgetLease **ret) {
+        Budget *b;
+        BudgetLease *l;
+
+        if (!c || !ret || id == 0 || (n > 0 && !placement))
+                return -EINVAL;
+        b = c->budget;
+        if (id < b->next_id || n > b->n_nodes)
+                return PAD_ERROR_INVALID_ARGS;
+        for (unsigned k = 0; k < n; k++) {
+                if (budget_index(b, placement[k].node) < 0)
+                        return PAD_ERROR_NO_SUCH_NODE;
+                if (placement[k].helpers == 0 || placement[k].helpers > BROKER_HELPERS_MAX)
+                        return PAD_ERROR_INVALID_ARGS;
+                for (unsigned j = 0; j < k; j++)
+                        if (placement[j].node == placement[k].node)
+                                return PAD_ERROR_INVALID_ARGS;
+        }
+
+        l = lease_alloc(c, id);
+        if (!l)
+                return -ENOMEM;
+        b->next_id = id + 1;
+        for (unsigned k = 0; k < n; k++)
+                lease_charge(l, (unsigned) budget_index(b, placement[k].node), placement[k].helpers);
+        lease_link(l);
+        *ret = l;
+        return 0;
+}
+
+uint64_t budget_get_next_id(const Budget *b) {
+        return b->next_id;
+}
+
+void budget_set_next_id(Budget *b, uint64_t id) {
+        if (id > b->next_id)
+                b->next_id = id;
 }
 
 /* ---- Leases ----------------------------------------------------------------------------- */

@@ -67,6 +67,21 @@ void *budget_waiter_get_userdata(const BudgetWaiter *w);
  * the queue is empty, -ENOMEM. Call in a loop after anything returned slots. */
 int budget_dispatch(Budget *b, void **ret_userdata, BudgetLease **ret_lease);
 
+/* A lease's charge on one node. */
+typedef struct BudgetPlacement {
+        int node;                        /* node id */
+        unsigned helpers;                /* > 0 */
+} BudgetPlacement;
+
+/* Re-create a lease of an earlier run with its id and exact placement (restart). Caps are
+ * not checked (nothing granted is revoked); ids must increase from call to call and be at
+ * least budget_get_next_id(). 0, PAD_ERROR_NO_SUCH_NODE, PAD_ERROR_INVALID_ARGS, -ENOMEM. */
+int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement, unsigned n,
+                 BudgetLease **ret);
+/* The id the next lease gets; raising it keeps ids of an earlier run from coming back. */
+uint64_t budget_get_next_id(const Budget *b);
+void budget_set_next_id(Budget *b, uint64_t id);
+
 BudgetLease *budget_lease_free(BudgetLease *l);
 /* Give count slots back early (farthest nodes first). PAD_ERROR_INVALID_ARGS if count
  * exceeds what the lease holds. */

@@ -1,0 +1,222 @@
+/* state-store.c: the on-fd layout of paddd's books (state-store.h): a checked header at
+ * offset 0 naming the snapshot and journal ranges, committed last on every change. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "state-store.h"
+#include "util.h"
+
+#define STORE_MAGIC "PADDDBK1"
+#define STORE_DATA_START 4096u          /* the header has the first page to itself */
+#define STORE_ALIGN 4096u
+#define STORE_JOURNAL_MIN (64u * 1024u) /* below this a journal is never compacted */
+#define STORE_SIZE_MAX (256u << 20)     /* refuse to read more than this */
+
+typedef struct StoreHeader {
+        char magic[8];
+        uint64_t generation;
+        uint64_t base_off, base_len;
+        uint64_t log_off, log_len;
+        uint64_t check;                 /* FNV-1a of the fields above */
+} StoreHeader;
+
+struct StateStore {
+        int fd;
+        StoreHeader h;
+};
+
+static uint64_t fnv1a(const void *p, size_t n) {
+        const unsigned char *c = p;
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        while (n--) {
+                h ^= *c++;
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+static uint64_t header_check(const StoreHeader *h) {
+        return fnv1a(h, offsetof(StoreHeader, check));
+}
+
+static uint64_t align_up(uint64_t v) {
+        return (v + STORE_ALIGN - 1) / STORE_ALIGN * STORE_ALIGN;
+}
+
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
+        const char *c = p;
+
+        while (n > 0) {
+                ssize_t k = pwrite(fd, c, n, (off_t) off);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -EIO;
+                c += k;
+                n -= (size_t) k;
+                off += (uint64_t) k;
+        }
+        return 0;
+}
+
+static int pread_all(int fd, void *p, size_t n, uint64_t off) {
+        char *c = p;
+
+        while (n > 0) {
+                ssize_t k = pread(fd, c, n, (off_t) off);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EBADMSG;        /* the header names more than the file has */
+                c += k;
+                n -= (size_t) k;
+                off += (uint64_t) k;
+        }
+        return 0;
+}
+
+static int header_commit(StateStore *s, const StoreHeader *h) {
+        StoreHeader n = *h;
+        int r;
+
+        n.generation = s->h.generation + 1;
+        n.check = header_check(&n);
+        r = pwrite_all(s->fd, &n, sizeof n, 0);
+        if (r < 0)
+                return r;
+        s->h = n;
+        return 0;
+}
+
+int state_store_new(int fd, StateStore **ret) {
+        StateStore *s;
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        s->fd = fd;
+        memcpy(s->h.magic, STORE_MAGIC, 8);
+        s->h.base_off = s->h.log_off = STORE_DATA_START;
+        *ret = s;
+        return 0;
+}
+
+StateStore *state_store_free(StateStore *s) {
+        if (!s)
+                return NULL;
+        safe_close(s->fd);
+        free(s);
+        return NULL;
+}
+
+static int read_range(int fd, uint64_t off, uint64_t len, char **ret) {
+        _cleanup_free_ char *buf = malloc(MAX(len, (uint64_t) 1));
+        int r;
+
+        if (!buf)
+                return -ENOMEM;
+        r = pread_all(fd, buf, len, off);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static bool header_valid(const StoreHeader *h) {
+        return memcmp(h->magic, STORE_MAGIC, 8) == 0 && h->check == header_check(h) &&
+               h->base_off >= STORE_DATA_START && h->log_off >= h->base_off + h->base_len &&
+               h->base_len <= STORE_SIZE_MAX && h->log_len <= STORE_SIZE_MAX;
+}
+
+int state_store_load(StateStore *s, StateBooks *ret, const char **ret_what) {
+        _cleanup_free_ char *base = NULL, *log = NULL;
+        StateBooks books = { .next_id = 1 };
+        StoreHeader h;
+        struct stat st;
+        unsigned line;
+        int r;
+
+        *ret_what = NULL;
+        if (fstat(s->fd, &st) < 0)
+                return -errno;
+        if (st.st_size == 0) {
+                *ret = books;
+                return 0;
+        }
+        r = pread_all(s->fd, &h, sizeof h, 0);
+        if (r < 0 || !header_valid(&h)) {
+                *ret_what = "the header is damaged";
+                return r < 0 && r != -EBADMSG ? r : -EBADMSG;
+        }
+        r = read_range(s->fd, h.base_off, h.base_len, &base);
+        if (r >= 0)
+                r = read_range(s->fd, h.log_off, h.log_len, &log);
+        if (r < 0) {
+                *ret_what = "the header names more than the file holds";
+                return r;
+        }
+        r = state_apply(&books, base, h.base_len, true, &line);
+        if (r < 0)
+                *ret_what = "a snapshot record is damaged";
+        else if ((r = state_apply(&books, log, h.log_len, false, &line)) < 0)
+                *ret_what = "a journal record is damaged";
+        if (r < 0) {
+                state_books_done(&books);
+                return r;
+        }
+        s->h = h;
+        *ret = books;
+        return 0;
+}
+
+int state_store_append(StateStore *s, const char *records, size_t len) {
+        StoreHeader h = s->h;
+        int r;
+
+        r = pwrite_all(s->fd, records, len, h.log_off + h.log_len);
+        if (r < 0)
+                return r;
+        h.log_len += len;
+        return header_commit(s, &h);
+}
+
+bool state_store_wants_snapshot(const StateStore *s) {
+        return s->h.log_len > MAX((uint64_t) STORE_JOURNAL_MIN, 2 * s->h.base_len);
+}
+
+int state_store_write_snapshot(StateStore *s, const char *snapshot, size_t len) {
+        uint64_t used_start = s->h.base_off, used_end = s->h.log_off + s->h.log_len, off;
+        StoreHeader h = s->h;
+        int r;
+
+        /* At the start if it ends before what the header names now, else past all of it. */
+        if (STORE_DATA_START + len <= used_start || used_end == STORE_DATA_START)
+                off = STORE_DATA_START;
+        else
+                off = align_up(used_end);
+        r = pwrite_all(s->fd, snapshot, len, off);
+        if (r < 0)
+                return r;
+        h.base_off = off;
+        h.base_len = len;
+        h.log_off = align_up(off + len);
+        h.log_len = 0;
+        r = header_commit(s, &h);
+        if (r < 0)
+                return r;
+        /* With the snapshot at the start, whatever lies past its journal is garbage. */
+        if (off == STORE_DATA_START && ftruncate(s->fd, (off_t) h.log_off) < 0)
+                return -errno;
+        return 0;
+}
