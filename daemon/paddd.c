@@ -1,7 +1,8 @@
 /* paddd.c: main. Parses the command line, drops capabilities beyond CAP_SYS_NICE, loads
  * the config through the manager, connects to the bus (system, session or an address),
- * requests org.padata.Broker, and runs the event loop with the watchdog, SIGTERM/SIGINT
- * (exit) and SIGHUP (reload), telling systemd READY=1 and STOPPING=1 around it. */
+ * opens the books kept across restarts, serves org.padata.Broker (after re-adopting the
+ * books' leases), and runs the event loop with the watchdog, SIGTERM/SIGINT (exit) and
+ * SIGHUP (reload), telling systemd READY=1 and STOPPING=1 around it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -13,8 +14,10 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "books.h"
+#include "broker-bus.h"
+#include "bus-introspect.h"
 #include "bus-open.h"
-#include "bus.h"
 #include "log.h"
 #include "manager.h"
 #include "paddd-config.h"
@@ -126,6 +129,34 @@ static int caps_drop(void) {
         return 0;
 }
 
+/* STOPPING=1 from the handler, while the loop still runs the notifier's retries. */
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) notifier_send(m->notifier, "STOPPING=1\nSTATUS=Shutting down.");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/* Open the books and read them; damaged books are reported and replaced. */
+static int books_setup(Manager *m, StateBooks *ret_saved) {
+        const char *what = NULL;
+        BooksSource source;
+        Books *books;
+        int fd, r;
+
+        r = books_open_fd(&fd, &source);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the books: %m");
+        r = books_new(fd, &books, ret_saved, &what);
+        if (r == -EBADMSG)
+                log_warning("The books in %s are damaged (%s); starting with none.", source.where, what);
+        else if (r < 0)
+                return log_error_errno(r, "Failed to read the books in %s: %m", source.where);
+        manager_set_books(m, books);
+        log_debug("Keeping the books in %s.", source.where);
+        return 0;
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_info("Reloading the configuration on SIGHUP.");
         (void) manager_reload(userdata, NULL);  /* logs its own outcome */
@@ -142,6 +173,9 @@ static int run(const Arguments *args) {
                 .config_path = args->config_path,
                 .use_files = !args->embedded_config,
         };
+        StateBooks saved = {};
+        BooksRestored restored;
+        ManagerCounts counts;
         sigset_t mask;
         int r;
 
@@ -172,9 +206,9 @@ static int run(const Arguments *args) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up: %m");
 
-        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        r = sd_event_add_signal(event, NULL, SIGTERM, on_sigterm, m);
         if (r >= 0)
-                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+                r = sd_event_add_signal(event, NULL, SIGINT, on_sigterm, m);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, m);
         if (r < 0)
@@ -183,10 +217,15 @@ static int run(const Arguments *args) {
         if (r < 0)
                 return log_error_errno(r, "Failed to enable the watchdog: %m");
 
+        r = books_setup(m, &saved);
+        if (r < 0)
+                return r;
+
         r = bus_open_spec(args->bus, "paddd", &bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s bus: %m", args->bus);
-        r = manager_connect_bus(m, bus);
+        r = broker_bus_connect(m, bus, &saved, &restored);
+        state_books_done(&saved);
         if (r == -EEXIST)
                 return log_error_errno(r, "The name " BROKER_BUS_NAME " is already owned on the %s bus.",
                                        args->bus);
@@ -195,13 +234,15 @@ static int run(const Arguments *args) {
                                        args->bus);
         (void) sd_bus_set_exit_on_disconnect(bus, true);
 
+        manager_get_counts(m, &counts);
         log_info("paddd %s serving " BROKER_BUS_NAME " on the %s bus: %u helpers on %u nodes, policy %s.",
-                 PADDD_VERSION, args->bus, budget_get_max_helpers(m->budget), budget_get_n_nodes(m->budget),
-                 helper_policy_to_string(m->config->helper_policy));
+                 PADDD_VERSION, args->bus, counts.max_helpers, manager_get_n_nodes(m),
+                 helper_policy_to_string(manager_get_helper_policy(m)));
+        log_info("Books: re-adopted %u leases (%u helpers) of clients still connected, dropped %u.",
+                 restored.adopted, restored.helpers, restored.dropped);
         (void) notifier_send(m->notifier, "READY=1");
 
         r = sd_event_loop(event);
-        (void) notifier_send(m->notifier, "STOPPING=1\nSTATUS=Shutting down.");
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         if (r != 0)     /* sd-bus ends the loop with EXIT_FAILURE when the bus goes away */

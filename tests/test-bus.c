@@ -1559,42 +1559,108 @@ END_TEST
 
 /* ---- restart (the fixture's kill/start, as other bus tests use it) ------------------- */
 
+/* Lease ids of a path "/org/padata/Broker/lease/<id>". */
+static uint64_t path_id(const char *path) {
+        const char *p = strrchr(path, '/');
+
+        ck_assert_ptr_nonnull(p);
+        return strtoull(p + 1, NULL, 10);
+}
+
+/* A paddd killed and started again keeps the books: leases of clients still connected are
+ * adopted again with their paths, owners and grants, those of clients that left meanwhile
+ * are dropped, no grant afterwards goes over the cap, and no path names a new lease. */
 START_TEST(test_restart) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *a = NULL, *b = NULL, *gone = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *pa = NULL, *pb = NULL, *pgone = NULL, *pnew = NULL;
+        const Opt tagged[] = { OPT_S("tag", "vm one"), OPT_END };
         uint32_t g = 0;
         int r;
 
-        start(CONF_CAP(4));
+        start(CONF_CAP(8));
+        a = bus_open();
         b = bus_open();
-        r = acquire(b, 2, -1, NULL, &err, NULL, &g);
-        assert_ok(r, &err);
+        gone = bus_open();
+        assert_ok(acquire(a, 4, -1, tagged, &err, &pa, &g), &err);
+        assert_ok(acquire(b, 2, -1, NULL, &err, &pb, &g), &err);
+        assert_ok(acquire(gone, 1, -1, NULL, &err, &pgone, &g), &err);
+        ck_assert_uint_eq(broker_u(a, "InUse"), 7);
+
         ck_assert_int_eq(fixture_kill_paddd(&fx), 0);
-        ck_assert(!fixture_paddd_alive(&fx));
-        ck_assert_int_lt(ping(b), 0);
+        ck_assert_int_lt(ping(a), 0);
+        gone = sd_bus_flush_close_unref(gone);  /* leaves while paddd is down */
         ck_assert_int_eq(fixture_start_paddd(&fx), 0);
-        /* A new paddd starts empty, with the same config. */
-        ck_assert_uint_eq(broker_u(b, "InUse"), 0);
-        ck_assert_uint_eq(broker_u(b, "Leases"), 0);
-        ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 4);
-        r = acquire(b, 2, -1, NULL, &err, NULL, &g);
+
+        ck_assert_uint_eq(broker_u(a, "InUse"), 6);
+        ck_assert_uint_eq(broker_u(a, "Leases"), 2);
+        ck_assert_uint_eq(lease_u(a, pa, "Granted"), 4);
+        ck_assert_uint_eq(lease_u(a, pa, "Pid"), (uint32_t) getpid());
+        ck_assert_int_lt(get_u(a, pgone, LEASE_IFACE, "Granted", &g), 0);
+
+        /* The cap holds against the adopted leases: 2 of 8 are free. */
+        r = acquire(a, 8, -1, NULL, &err, &pnew, &g);
         assert_ok(r, &err);
         ck_assert_uint_eq(g, 2);
-        assert_alive(b);
+        ck_assert_uint_gt(path_id(pnew), path_id(pgone));
+        ck_assert_uint_eq(broker_u(a, "InUse"), 8);
+
+        /* Owners keep their leases: b may not touch a's, each may shrink and release its own. */
+        r = lease_release(b, pa, &err);
+        ck_assert_int_lt(r, 0);
+        ck_assert_str_eq(err.name, E_ACCESS_DENIED);
+        sd_bus_error_free(&err);
+        r = lease_shrink(a, pa, 1, &err, &g);
+        assert_ok(r, &err);
+        ck_assert_uint_eq(g, 3);
+        assert_ok(lease_release(b, pb, &err), &err);
+        ck_assert_uint_eq(broker_u(a, "InUse"), 5);
+
+        /* A second restart finds the shrink and the release in the books. */
+        ck_assert_int_eq(fixture_kill_paddd(&fx), 0);
+        ck_assert_int_eq(fixture_start_paddd(&fx), 0);
+        ck_assert_uint_eq(broker_u(a, "InUse"), 5);
+        ck_assert_uint_eq(lease_u(a, pa, "Granted"), 3);
+        ck_assert_int_lt(get_u(a, pb, LEASE_IFACE, "Granted", &g), 0);
+        assert_ok(lease_release(a, pa, &err), &err);
+        assert_ok(lease_release(a, pnew, &err), &err);
+        ck_assert_uint_eq(broker_u(a, "InUse"), 0);
+        assert_alive(a);
+}
+END_TEST
+
+/* SIGTERM paddd and wait for it to exit. */
+static void sigterm_paddd(void) {
+        long long deadline = fixture_now_ms() + POLL_MS;
+
+        ck_assert_int_eq(kill(fx.paddd_pid, SIGTERM), 0);
+        while (fixture_paddd_alive(&fx) && fixture_now_ms() < deadline)
+                fixture_sleep_ms(10);
+        ck_assert_msg(!fixture_paddd_alive(&fx), "paddd still runs after SIGTERM");
+}
+
+/* A clean stop keeps the books too (systemctl restart). */
+START_TEST(test_restart_after_sigterm) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *a = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *pa = NULL;
+        uint32_t g = 0;
+
+        start(CONF_CAP(4));
+        a = bus_open();
+        assert_ok(acquire(a, 3, -1, NULL, &err, &pa, &g), &err);
+        sigterm_paddd();
+        ck_assert_int_eq(fixture_start_paddd(&fx), 0);
+        ck_assert_uint_eq(broker_u(a, "InUse"), 3);
+        ck_assert_uint_eq(lease_u(a, pa, "Granted"), 3);
 }
 END_TEST
 
 /* SIGTERM: STOPPING=1, then a clean exit. */
 START_TEST(test_sigterm) {
-        long long deadline;
-
         start(CONF_CAP(4));
-        ck_assert_int_eq(kill(fx.paddd_pid, SIGTERM), 0);
+        sigterm_paddd();
         ck_assert_int_eq(fixture_wait_notify(&fx, "STOPPING=1", POLL_MS), 0);
-        deadline = fixture_now_ms() + POLL_MS;
-        while (fixture_paddd_alive(&fx) && fixture_now_ms() < deadline)
-                fixture_sleep_ms(10);
-        ck_assert_msg(!fixture_paddd_alive(&fx), "paddd still runs after SIGTERM");
         ck_assert_msg(WIFEXITED(fx.paddd_exit_status) && WEXITSTATUS(fx.paddd_exit_status) == 0,
                       "paddd ended with status 0x%x", fx.paddd_exit_status);
 }
@@ -1654,6 +1720,7 @@ static Suite *bus_suite(void) {
         ADD_CASE(s, busctl);
         ADD_CASE(s, notify_status);
         ADD_CASE(s, restart);
+        ADD_CASE(s, restart_after_sigterm);
         ADD_CASE(s, sigterm);
         return s;
 }

@@ -1,0 +1,32 @@
+/* client.h: one Client per bus connection that called paddd, found by its unique name.
+ * It carries the credentials the bus gave when it first called (uid and pid, never
+ * augmented), its budget account, and the leases and waiting calls it holds; freeing it
+ * (its connection went away) ends them all. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "manager.h"
+
+struct Client {
+        Manager *manager;
+        char *name;             /* unique bus name */
+        uid_t uid;
+        pid_t pid;
+        BudgetClient *budget_client;
+        Lease *leases;
+        Waiter *waiters;
+        LIST_FIELDS(Client, clients);
+};
+
+/* A new client of manager m (name must not be one already). */
+int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, Client **ret);
+/* Ends its leases and waiting calls (each waiter completed with -ECONNRESET). */
+Client *client_free(Client *c);
+Client *client_find(Manager *m, const char *name);
+/* The connection name went away: free its client, if any, and serve whom that frees
+ * slots for. Returns whether there was one. */
+bool client_vanished(Manager *m, const char *name);
+/* Admin: uid 0 or in the config's AdminGroup. Fails closed. */
+bool client_is_admin(const Client *c);
