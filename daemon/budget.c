@@ -303,7 +303,7 @@ static unsigned plan_order(Budget *b, const BudgetRequest *req) {
         return n;
 }
 
-static unsigned user_free(const Budget *b, const BudgetUser *u) {
+static unsigned user_free_slots(const Budget *b, const BudgetUser *u) {
         if (b->max_per_user == 0)
                 return UINT32_MAX;
         return free_slots(b->max_per_user, u->in_use);
@@ -314,7 +314,7 @@ static unsigned plan_grant(Budget *b, const BudgetUser *u, const BudgetRequest *
         unsigned want = req->helpers, total = 0, n;
 
         want = MIN(want, free_slots(b->max_helpers, b->in_use));
-        want = MIN(want, user_free(b, u));
+        want = MIN(want, user_free_slots(b, u));
 
         n = plan_order(b, req);
         for (unsigned k = 0; k < n; k++) {

@@ -152,7 +152,3 @@ int notifier_send_status(Notifier *n, const char *status) {
         strcat(text, status);
         return notifier_queue(n, text, true);
 }
-
-unsigned notifier_n_queued(const Notifier *n) {
-        return n ? n->n_queued : 0;
-}

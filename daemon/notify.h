@@ -17,5 +17,3 @@ Notifier *notifier_free(Notifier *n);
 int notifier_send(Notifier *n, const char *text);
 /* The same for "STATUS=<status>", replacing a STATUS= not sent yet. */
 int notifier_send_status(Notifier *n, const char *status);
-/* Messages not yet taken by the receiver. */
-unsigned notifier_n_queued(const Notifier *n);

@@ -16,9 +16,12 @@ typedef struct SchedParams {
  * 0, PAD_ERROR_INVALID_ARGS (not a thread of pid), or -errno. */
 int priority_read(pid_t pid, uid_t uid, pid_t tid, SchedParams *ret);
 
-/* Verify tid is a thread of pid (owned by uid), race-free, and set it to target with
+/* Verify tid is a thread of pid (owned by uid) and set it to target with
  * SCHED_FLAG_RESET_ON_FORK, never above target. 0, PAD_ERROR_INVALID_ARGS,
- * PAD_ERROR_ACCESS_DENIED, or -errno; on any non-zero return the thread is untouched. */
+ * PAD_ERROR_ACCESS_DENIED, or -errno. A failure found before the raise leaves tid
+ * untouched. When the thread is found gone right after the raise (tid may name another task
+ * by then), the task tid names is set back to the attributes read from it just before the
+ * raise, best effort, and PAD_ERROR_INVALID_ARGS returned. */
 int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target);
 
 /* For tests: verify through /proc/<pid>/task/<tid> (the path for kernels before 6.9,

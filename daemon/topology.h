@@ -1,4 +1,4 @@
-/* topology.h: the machine's NUMA topology as plain data. numa.c fills it from libnuma;
+/* topology.h: the machine's NUMA topology as plain data. topology.c fills it from libnuma;
  * tests build it by hand (topology_new or by filling the fields), so the budget
  * and the config can be exercised with any shape. */
 #pragma once

@@ -1,4 +1,4 @@
-/* numa.c: the machine's NUMA topology as plain data. topology_load() reads it from libnuma
+/* topology.c: the machine's NUMA topology as plain data. topology_load() reads it from libnuma
  * (nodes that have CPUs or memory, their online CPUs, the distance table) and falls back to
  * one node holding every online CPU on a kernel without NUMA; topology_new() builds one by
  * hand for tests. Also the small index look-ups the budget and the config use. */
