@@ -1,5 +1,7 @@
 /* state-store.c: the on-fd layout of paddd's books (state-store.h): a checked header at
- * offset 0 naming the snapshot and journal ranges, committed last on every change. */
+ * offset 0 naming the snapshot and where the journal starts, rewritten only by a
+ * compaction; journal lines that carry their own check, so that an append is one write
+ * and a reader takes the journal up to its first line that is not whole. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -16,17 +18,21 @@
 #define STORE_JOURNAL_MIN (64u * 1024u) /* below this a journal is never compacted */
 #define STORE_SIZE_MAX (256u << 20)     /* refuse to read more than this */
 
+#define STORE_LINE_CHECK 10u           /* " *" and 8 hex digits before the newline */
+
 typedef struct StoreHeader {
         char magic[8];
         uint64_t generation;
         uint64_t base_off, base_len;
-        uint64_t log_off, log_len;
+        uint64_t log_off;
+        uint64_t reserved;
         uint64_t check;                 /* FNV-1a of the fields above */
 } StoreHeader;
 
 struct StateStore {
         int fd;
         StoreHeader h;
+        uint64_t log_len;               /* whole journal lines after h.log_off */
 };
 
 static uint64_t fnv1a(const void *p, size_t n) {
@@ -42,6 +48,14 @@ static uint64_t fnv1a(const void *p, size_t n) {
 
 static uint64_t header_check(const StoreHeader *h) {
         return fnv1a(h, offsetof(StoreHeader, check));
+}
+
+/* A journal line's check: its text under this store's generation, so that a line left
+ * from another layout of the file never passes. */
+static uint32_t line_check(uint64_t generation, const char *text, size_t n) {
+        uint64_t g = fnv1a(&generation, sizeof generation), h = fnv1a(text, n);
+
+        return (uint32_t) ((g ^ h) ^ ((g ^ h) >> 32));
 }
 
 static uint64_t align_up(uint64_t v) {
@@ -136,12 +150,38 @@ static int read_range(int fd, uint64_t off, uint64_t len, char **ret) {
 static bool header_valid(const StoreHeader *h) {
         return memcmp(h->magic, STORE_MAGIC, 8) == 0 && h->check == header_check(h) &&
                h->base_off >= STORE_DATA_START && h->log_off >= h->base_off + h->base_len &&
-               h->base_len <= STORE_SIZE_MAX && h->log_len <= STORE_SIZE_MAX;
+               h->base_len <= STORE_SIZE_MAX;
+}
+
+/* Move the whole, checked journal lines of raw[0..len) to the front without their checks;
+ * returns the length of that text, and in *ret_used how much of raw they took. */
+static size_t journal_unframe(uint64_t generation, char *raw, size_t len, size_t *ret_used) {
+        size_t in = 0, out = 0;
+
+        while (in < len) {
+                char *nl = memchr(raw + in, '\n', len - in), *end;
+                size_t n = nl ? (size_t) (nl - raw - in) : 0;
+                unsigned long check;
+
+                if (!nl || n <= STORE_LINE_CHECK || memcmp(raw + in + n - STORE_LINE_CHECK, " *", 2) != 0)
+                        break;
+                check = strtoul(raw + in + n - 8, &end, 16);
+                if (end != nl || check != line_check(generation, raw + in, n - STORE_LINE_CHECK))
+                        break;
+                memmove(raw + out, raw + in, n - STORE_LINE_CHECK);
+                out += n - STORE_LINE_CHECK;
+                raw[out++] = '\n';
+                in += n + 1;
+        }
+        *ret_used = in;
+        return out;
 }
 
 int state_store_load(StateStore *s, StateBooks *ret, const char **ret_what) {
         _cleanup_free_ char *base = NULL, *log = NULL;
         StateBooks books = { .next_id = 1 };
+        size_t log_text, log_used = 0;
+        uint64_t log_raw;
         StoreHeader h;
         struct stat st;
         unsigned line;
@@ -159,44 +199,69 @@ int state_store_load(StateStore *s, StateBooks *ret, const char **ret_what) {
                 *ret_what = "the header is damaged";
                 return r < 0 && r != -EBADMSG ? r : -EBADMSG;
         }
+        log_raw = (uint64_t) st.st_size > h.log_off ? (uint64_t) st.st_size - h.log_off : 0;
+        if (log_raw > STORE_SIZE_MAX) {
+                *ret_what = "the journal is too long";
+                return -EBADMSG;
+        }
         r = read_range(s->fd, h.base_off, h.base_len, &base);
         if (r >= 0)
-                r = read_range(s->fd, h.log_off, h.log_len, &log);
+                r = read_range(s->fd, h.log_off, log_raw, &log);
         if (r < 0) {
                 *ret_what = "the header names more than the file holds";
                 return r;
         }
+        log_text = journal_unframe(h.generation, log, log_raw, &log_used);
         r = state_apply(&books, base, h.base_len, true, &line);
         if (r < 0)
                 *ret_what = "a snapshot record is damaged";
-        else if ((r = state_apply(&books, log, h.log_len, false, &line)) < 0)
+        else if ((r = state_apply(&books, log, log_text, false, &line)) < 0)
                 *ret_what = "a journal record is damaged";
         if (r < 0) {
                 state_books_done(&books);
                 return r;
         }
         s->h = h;
+        s->log_len = log_used;  /* a torn line after it is overwritten by the next append */
         *ret = books;
         return 0;
 }
 
 int state_store_append(StateStore *s, const char *records, size_t len) {
-        StoreHeader h = s->h;
+        _cleanup_free_ char *framed = malloc(len + len / 2 + 64);
+        size_t n = 0;
         int r;
 
-        r = pwrite_all(s->fd, records, len, h.log_off + h.log_len);
+        if (!framed)
+                return -ENOMEM;
+        /* The first append to a new store commits the header it names. */
+        if (s->h.generation == 0) {
+                r = header_commit(s, &s->h);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t pos = 0; pos < len;) {
+                const char *nl = memchr(records + pos, '\n', len - pos);
+                size_t k = nl ? (size_t) (nl - records - pos) : len - pos;
+
+                memcpy(framed + n, records + pos, k);
+                n += k;
+                n += (size_t) sprintf(framed + n, " *%08x\n", line_check(s->h.generation, records + pos, k));
+                pos += k + 1;
+        }
+        r = pwrite_all(s->fd, framed, n, s->h.log_off + s->log_len);
         if (r < 0)
                 return r;
-        h.log_len += len;
-        return header_commit(s, &h);
+        s->log_len += n;
+        return 0;
 }
 
 bool state_store_wants_snapshot(const StateStore *s) {
-        return s->h.log_len > MAX((uint64_t) STORE_JOURNAL_MIN, 2 * s->h.base_len);
+        return s->log_len > MAX((uint64_t) STORE_JOURNAL_MIN, 2 * s->h.base_len);
 }
 
 int state_store_write_snapshot(StateStore *s, const char *snapshot, size_t len) {
-        uint64_t used_start = s->h.base_off, used_end = s->h.log_off + s->h.log_len, off;
+        uint64_t used_start = s->h.base_off, used_end = s->h.log_off + s->log_len, off;
         StoreHeader h = s->h;
         int r;
 
@@ -211,12 +276,12 @@ int state_store_write_snapshot(StateStore *s, const char *snapshot, size_t len) 
         h.base_off = off;
         h.base_len = len;
         h.log_off = align_up(off + len);
-        h.log_len = 0;
         r = header_commit(s, &h);
         if (r < 0)
                 return r;
-        /* With the snapshot at the start, whatever lies past its journal is garbage. */
-        if (off == STORE_DATA_START && ftruncate(s->fd, (off_t) h.log_off) < 0)
+        s->log_len = 0;
+        /* Past the new journal's start the file holds nothing of use any more. */
+        if (ftruncate(s->fd, (off_t) h.log_off) < 0)
                 return -errno;
         return 0;
 }

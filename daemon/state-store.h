@@ -1,10 +1,11 @@
 /* state-store.h: keeps paddd's books (state.h records) in one file descriptor that outlives
  * the process: a memfd in systemd's fd store, or a file in $RUNTIME_DIRECTORY. The file holds
- * a header at offset 0, a snapshot and a journal after it. Appending a record writes it past
- * the journal's end, then rewrites the header (one small write within one page, which a
- * killed process either made whole or not at all), so a record counts only once the header
- * says so; a compaction writes a new snapshot where it overlaps nothing the header names,
- * then commits it the same way. */
+ * a header at offset 0, a snapshot and a journal after it. Appending a record is one write
+ * of the line with its own check past the journal's end: a reader takes the journal up to
+ * the first line that is not whole, so a paddd killed mid-write leaves the books as they
+ * were before that record. A compaction writes a new snapshot where it overlaps nothing the
+ * header names, then rewrites the header (one small write within the first page, which a
+ * killed process made whole or not at all). */
 #pragma once
 
 #include <stdbool.h>

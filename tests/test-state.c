@@ -159,6 +159,7 @@ START_TEST(test_store_reopen_and_torn) {
         StateStore *s = NULL;
         StateBooks b;
         struct stat st;
+        const char *what;
         StateLease l = sample(3);
 
         ck_assert_int_ge(fd, 0);
@@ -168,17 +169,37 @@ START_TEST(test_store_reopen_and_torn) {
 
         ck_assert_int_eq(store_new(fd, &s), 0);
         ck_assert_int_eq(state_store_append(s, buf, state_format_lease(&l, buf)), 0);
+        l = sample(4);
+        ck_assert_int_eq(state_store_append(s, buf, state_format_lease(&l, buf)), 0);
         state_store_free(s);
 
-        /* A record past the committed journal (a process killed before the header) is
-         * not there for the next reader. */
+        /* A paddd killed in the middle of its last write: that line is cut short. */
         ck_assert_int_eq(fstat(fd, &st), 0);
-        l = sample(4);
-        ck_assert_int_eq(pwrite(fd, buf, state_format_lease(&l, buf), st.st_size), (ssize_t) strlen(buf));
-
+        ck_assert_int_eq(ftruncate(fd, st.st_size - 5), 0);
         b = load(fd);
         ck_assert_uint_eq(b.n_leases, 1);
         ck_assert_uint_eq(b.leases[0].id, 3);
+        state_books_done(&b);
+
+        /* The next paddd appends over the torn line; its record counts, the torn one not. */
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        ck_assert_int_eq(state_store_load(s, &b, &what), 0);
+        state_books_done(&b);
+        l = sample(5);
+        ck_assert_int_eq(state_store_append(s, buf, state_format_lease(&l, buf)), 0);
+        state_store_free(s);
+        b = load(fd);
+        ck_assert_uint_eq(b.n_leases, 2);
+        ck_assert_uint_eq(b.leases[0].id, 3);
+        ck_assert_uint_eq(b.leases[1].id, 5);
+        state_books_done(&b);
+
+        /* A line without its check (written by anything else) ends the journal too. */
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        l = sample(6);
+        ck_assert_int_eq(pwrite(fd, buf, state_format_lease(&l, buf), st.st_size), (ssize_t) strlen(buf));
+        b = load(fd);
+        ck_assert_uint_eq(b.n_leases, 2);
         state_books_done(&b);
         close(fd);
 }
