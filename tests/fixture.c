@@ -581,6 +581,25 @@ fail:
         return r;
 }
 
+static int dump_and_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        if (flag == FTW_F && strcmp(path + ftw->base, "paddd.log") == 0 && st->st_size > 0) {
+                FILE *f = fopen(path, "re");
+                char line[512];
+
+                fprintf(stderr, "==== %s (left by a failed test) ====\n", path);
+                while (f && fgets(line, sizeof line, f))
+                        fputs(line, stderr);
+                if (f)
+                        fclose(f);
+        }
+        remove(path);
+        return 0;
+}
+
+void fixture_remove_base(const char *base) {
+        nftw(base, dump_and_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void fixture_stop(Fixture *f) {
         stop_child(&f->paddd_pid, SIGTERM);
         stop_child(&f->dbus_pid, SIGTERM);

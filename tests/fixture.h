@@ -65,5 +65,8 @@ void fixture_dump_log(Fixture *f);
 /* CLOCK_MONOTONIC in milliseconds, and a sleep that resumes after signals. */
 long long fixture_now_ms(void);
 void fixture_sleep_ms(int ms);
+/* Remove a folder of fixture folders (the test's $PADDD_FIXTURE_TMPDIR), first copying to
+ * stderr every non-empty paddd.log in it: those were left by failed tests. */
+void fixture_remove_base(const char *base);
 /* Stop everything and remove the folder. Safe to call twice. */
 void fixture_stop(Fixture *f);
