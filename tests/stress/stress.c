@@ -69,7 +69,8 @@ void stress_add_case(Suite *s, const char *name, const TTest *test, int timeout_
         suite_add_tcase(s, tc);
 }
 
-static int can_run(const char *name) {
+static int can_run(const char *name, size_t n_uids) {
+        uid_t uids[256];
         const char *paddd = getenv("PADDD_BIN"), *dbus = getenv("DBUS_DAEMON");
 
         if (!paddd || access(paddd, X_OK) < 0) {
@@ -82,6 +83,10 @@ static int can_run(const char *name) {
         }
         if (geteuid() != 0) {
                 printf("%s: not root: clients of several uids need setuid: skipping\n", name);
+                return 77;
+        }
+        if (n_uids > ELEMENTSOF(uids) || stress_pick_uids(uids, n_uids) < n_uids) {
+                printf("%s: fewer than %zu non-root uids in the user database: skipping\n", name, n_uids);
                 return 77;
         }
         return 0;
@@ -97,11 +102,11 @@ static void raise_nofile(void) {
         }
 }
 
-int stress_main(const char *name, Suite *(*make_suite)(void)) {
+int stress_main(const char *name, size_t n_uids, Suite *(*make_suite)(void)) {
         char base[64];
         int r, failed;
 
-        r = can_run(name);
+        r = can_run(name, n_uids);
         if (r != 0)
                 return r;
         raise_nofile();

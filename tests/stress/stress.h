@@ -27,9 +27,10 @@ extern Fixture stress_fx;
 
 /* ---- running -------------------------------------------------------------------------- */
 
-/* Skips (77) without root, paddd or dbus-daemon; raises RLIMIT_NOFILE to its hard limit so
- * dbus-daemon (forked by the fixture) and the agents can hold thousands of sockets. */
-int stress_main(const char *name, Suite *(*make_suite)(void));
+/* Skips (77) without root, paddd, dbus-daemon or n_uids client uids (stress_pick_uids);
+ * raises RLIMIT_NOFILE to its hard limit so dbus-daemon (forked by the fixture) and the
+ * agents can hold thousands of sockets. */
+int stress_main(const char *name, size_t n_uids, Suite *(*make_suite)(void));
 /* One TCase per test (CK_RUN_CASE=<name> runs one), tearing the fixture down after it. */
 void stress_add_case(Suite *s, const char *name, const TTest *test, int timeout_s);
 #define STRESS_ADD_CASE(s, t, timeout) stress_add_case((s), #t, test_##t, (timeout))

@@ -194,11 +194,5 @@ static Suite *clients_suite(void) {
 }
 
 int main(void) {
-        uid_t uids[N_UIDS];
-
-        if (stress_pick_uids(uids, N_UIDS) < N_UIDS) {
-                printf("test-stress-clients: fewer than %d non-root uids in the user database: skipping\n", N_UIDS);
-                return 77;
-        }
-        return stress_main("test-stress-clients", clients_suite);
+        return stress_main("test-stress-clients", N_UIDS, clients_suite);
 }
