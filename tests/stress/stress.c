@@ -672,10 +672,11 @@ long stress_vm_hwm_kib(pid_t pid) {
 
 int stress_log_find(Fixture *f, const char *needle, char *buf, size_t size) {
         char path[400], line[1024];
-        int r = -ENOENT;
+        int n = 0;
         FILE *fp;
 
         snprintf(path, sizeof path, "%s/paddd.log", f->dir);
+        buf[0] = '\0';
         fp = fopen(path, "re");
         if (!fp)
                 return -errno;
@@ -683,10 +684,10 @@ int stress_log_find(Fixture *f, const char *needle, char *buf, size_t size) {
                 if (strcasestr(line, needle)) {
                         line[strcspn(line, "\n")] = '\0';
                         snprintf(buf, size, "%s", line);
-                        r = 0;
+                        n++;
                 }
         fclose(fp);
-        return r;
+        return n;
 }
 
 void *stress_shared(size_t size) {

@@ -169,7 +169,8 @@ void agent_stop(Agent *a);
 double stress_percentile(double *v, size_t n, double p);
 /* VmHWM of pid in KiB, or -errno. */
 long stress_vm_hwm_kib(pid_t pid);
-/* The last line of paddd's log containing needle (case-insensitive); 0, or -ENOENT. */
+/* How many lines of paddd's log contain needle (case-insensitive); the last of them goes
+ * to buf ("" if none). -errno if the log cannot be read. */
 int stress_log_find(Fixture *f, const char *needle, char *buf, size_t size);
 /* Shared anonymous memory for children to report into; zeroed, never freed. */
 void *stress_shared(size_t size);
