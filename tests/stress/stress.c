@@ -60,13 +60,15 @@ void stress_start(const char *config) {
         ck_assert_msg(r >= 0, "fixture_start_with: %s", strerror(-r));
 }
 
-void stress_add_case(Suite *s, const char *name, const TTest *test, int timeout_s) {
-        TCase *tc = tcase_create(name);
+static Suite *one_case_suite(const char *name, const char *case_name, const TTest *test, int timeout_s) {
+        Suite *s = suite_create(name);
+        TCase *tc = tcase_create(case_name);
 
         tcase_add_checked_fixture(tc, NULL, teardown);
         tcase_set_timeout(tc, timeout_s);
         tcase_add_test(tc, test);
         suite_add_tcase(s, tc);
+        return s;
 }
 
 static int can_run(const char *name, size_t n_uids) {
@@ -102,7 +104,7 @@ static void raise_nofile(void) {
         }
 }
 
-int stress_main(const char *name, size_t n_uids, Suite *(*make_suite)(void)) {
+int stress_main(const char *name, size_t n_uids, const char *case_name, const TTest *test, int timeout_s) {
         char base[64];
         int r, failed;
 
@@ -119,7 +121,7 @@ int stress_main(const char *name, size_t n_uids, Suite *(*make_suite)(void)) {
         setenv("PADDD_FIXTURE_TMPDIR", base, 1);
         setvbuf(stdout, NULL, _IOLBF, 0);
 
-        SRunner *sr = srunner_create(make_suite());
+        SRunner *sr = srunner_create(one_case_suite(name, case_name, test, timeout_s));
         srunner_run_all(sr, CK_ENV);
         failed = srunner_ntests_failed(sr);
         srunner_free(sr);

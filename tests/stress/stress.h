@@ -27,13 +27,12 @@ extern Fixture stress_fx;
 
 /* ---- running -------------------------------------------------------------------------- */
 
-/* Skips (77) without root, paddd, dbus-daemon or n_uids client uids (stress_pick_uids);
- * raises RLIMIT_NOFILE to its hard limit so dbus-daemon (forked by the fixture) and the
- * agents can hold thousands of sockets. */
-int stress_main(const char *name, size_t n_uids, Suite *(*make_suite)(void));
-/* One TCase per test (CK_RUN_CASE=<name> runs one), tearing the fixture down after it. */
-void stress_add_case(Suite *s, const char *name, const TTest *test, int timeout_s);
-#define STRESS_ADD_CASE(s, t, timeout) stress_add_case((s), #t, test_##t, (timeout))
+/* Runs one test as the program's only Check case (CK_RUN_CASE=<case_name> selects it, a
+ * teardown stops the fixture after it). Skips (77) without root, paddd, dbus-daemon or
+ * n_uids client uids (stress_pick_uids); raises RLIMIT_NOFILE to its hard limit so
+ * dbus-daemon (forked by the fixture) and the agents can hold thousands of sockets. */
+int stress_main(const char *name, size_t n_uids, const char *case_name, const TTest *test, int timeout_s);
+#define STRESS_MAIN(name, n_uids, t, timeout) stress_main((name), (n_uids), #t, test_##t, (timeout))
 /* dbus-daemon with its default limits and paddd with config; asserts. */
 void stress_start(const char *config);
 /* A seed from $PADDD_STRESS_SEED, else the clock; printed, so a failure can be replayed. */

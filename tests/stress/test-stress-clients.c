@@ -186,13 +186,6 @@ START_TEST(test_two_thousand_clients) {
 }
 END_TEST
 
-static Suite *clients_suite(void) {
-        Suite *s = suite_create("stress-clients");
-
-        STRESS_ADD_CASE(s, two_thousand_clients, 110);
-        return s;
-}
-
 int main(void) {
-        return stress_main("test-stress-clients", N_UIDS, clients_suite);
+        return STRESS_MAIN("test-stress-clients", N_UIDS, two_thousand_clients, 110);
 }

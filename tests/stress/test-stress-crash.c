@@ -153,13 +153,6 @@ START_TEST(test_crash_storm) {
 }
 END_TEST
 
-static Suite *crash_suite(void) {
-        Suite *s = suite_create("stress-crash");
-
-        STRESS_ADD_CASE(s, crash_storm, 90);
-        return s;
-}
-
 int main(void) {
-        return stress_main("test-stress-crash", N_UIDS, crash_suite);
+        return STRESS_MAIN("test-stress-crash", N_UIDS, crash_storm, 90);
 }

@@ -214,13 +214,6 @@ START_TEST(test_restart_under_jobs) {
 }
 END_TEST
 
-static Suite *jobs_suite(void) {
-        Suite *s = suite_create("stress-jobs");
-
-        STRESS_ADD_CASE(s, restart_under_jobs, 100);
-        return s;
-}
-
 int main(void) {
-        return stress_main("test-stress-jobs", 0, jobs_suite);
+        return STRESS_MAIN("test-stress-jobs", 0, restart_under_jobs, 100);
 }

@@ -343,13 +343,6 @@ START_TEST(test_restart_keeps_books) {
 }
 END_TEST
 
-static Suite *restart_suite(void) {
-        Suite *s = suite_create("stress-restart");
-
-        STRESS_ADD_CASE(s, restart_keeps_books, 100);
-        return s;
-}
-
 int main(void) {
-        return stress_main("test-stress-restart", N_UIDS + 1, restart_suite);
+        return STRESS_MAIN("test-stress-restart", N_UIDS + 1, restart_keeps_books, 100);
 }
