@@ -1,10 +1,10 @@
 /* test-stress-crash.c: the crash storm. A thousand times, a client process of one of three
  * uids connects, asks for helpers (in a third of the rounds while an observer holds every
- * slot, so the call queues as a waiter) and is SIGKILLed at a random moment: before its
- * call reached paddd, while it waits, or holding its lease. After every kill the books must
- * come back to the observer's alone, and after the storm InUse, Leases and Waiting are 0.
- * The time from kill(2) to the first GetAll that shows the slots back (rounds where the
- * client held a lease or waited) is printed as a median and p99. */
+ * slot, so the call queues as a waiter) and is SIGKILLed at a random moment: while it
+ * connects, before its call reached paddd, while it waits, or holding its lease. After
+ * every kill the books must come back to the observer's alone, and after the storm InUse,
+ * Leases and Waiting are 0. The time from kill(2) to the first GetAll that shows the slots
+ * back (rounds where the client held a lease or waited) is printed as a median and p99. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -23,14 +23,14 @@
 #define RECLAIM_MS 2000                 /* bound on one reclaim (not a speed assertion) */
 #define MAX_KILL_DELAY_US 2000
 
-typedef enum Moment { MOMENT_IN_FLIGHT, MOMENT_HOLDING, MOMENT_WAITING } Moment;
+typedef enum Moment { MOMENT_CONNECTING, MOMENT_IN_FLIGHT, MOMENT_HOLDING, MOMENT_WAITING, _MOMENT_MAX } Moment;
 
 typedef struct Storm {
         sd_bus *obs;
         char blocker[STRESS_PATH_MAX];  /* the observer's lease of every slot, or "" */
         uid_t uids[N_UIDS];
         unsigned seed;
-        unsigned count[3];              /* rounds per Moment */
+        unsigned count[_MOMENT_MAX];    /* rounds per Moment */
         double *latency_ms;
         size_t n_latency;
 } Storm;
@@ -100,22 +100,31 @@ static Moment send_acquire(Storm *st, Agent *a, bool queue) {
         return MOMENT_HOLDING;
 }
 
-static void one_round(Storm *st, unsigned round) {
+/* One round in ten the client dies while it connects, before it said a word to paddd. */
+static Moment connect_and_acquire(Storm *st, Agent *a, unsigned round) {
         bool queue = rand_r(&st->seed) % 3 == 0;
         AgentCmd open = { .op = AGENT_OPEN };
         AgentReply rep;
-        Agent a;
-        Moment m;
-        double ms;
 
         set_blocker(st, queue);
-        ck_assert_int_eq(agent_spawn(&a, st->uids[round % N_UIDS], 1, stress_fx.address), 0);
-        ck_assert_int_eq(agent_call(&a, &open, &rep), 0);
+        ck_assert_int_eq(agent_spawn(a, st->uids[round % N_UIDS], 1, stress_fx.address), 0);
+        if (rand_r(&st->seed) % 10 == 0) {
+                ck_assert_int_eq(agent_send(a, &open), 0);
+                usleep(rand_r(&st->seed) % MAX_KILL_DELAY_US);
+                return MOMENT_CONNECTING;
+        }
+        ck_assert_int_eq(agent_call(a, &open, &rep), 0);
         ck_assert_msg(rep.r == 0, "round %u: %s", round, rep.error);
-        m = send_acquire(st, &a, queue);
-        ms = kill_and_reclaim(st, &a, round);
+        return send_acquire(st, a, queue);
+}
+
+static void one_round(Storm *st, unsigned round) {
+        Agent a;
+        Moment m = connect_and_acquire(st, &a, round);
+        double ms = kill_and_reclaim(st, &a, round);
+
         st->count[m]++;
-        if (m != MOMENT_IN_FLIGHT)
+        if (m == MOMENT_HOLDING || m == MOMENT_WAITING)
                 st->latency_ms[st->n_latency++] = ms;
 }
 
@@ -146,9 +155,9 @@ START_TEST(test_crash_storm) {
         ck_assert_uint_gt(st.count[MOMENT_WAITING], 0);
 
         printf("crash: %u rounds in %lld ms: %u killed holding a lease, %u waiting, %u with the call "
-               "in flight; kill-to-reclaim over %zu rounds: median %.2f ms, p99 %.2f ms, max %.2f ms\n",
-               ROUNDS, fixture_now_ms() - t0, st.count[MOMENT_HOLDING], st.count[MOMENT_WAITING],
-               st.count[MOMENT_IN_FLIGHT], st.n_latency, stress_percentile(latency, st.n_latency, 50),
+               "in flight, %u connecting; kill-to-reclaim over %zu rounds: median %.2f ms, p99 %.2f ms, "
+               "max %.2f ms\n", ROUNDS, fixture_now_ms() - t0, st.count[MOMENT_HOLDING],
+               st.count[MOMENT_WAITING], st.count[MOMENT_IN_FLIGHT], st.count[MOMENT_CONNECTING], st.n_latency, stress_percentile(latency, st.n_latency, 50),
                stress_percentile(latency, st.n_latency, 99), stress_percentile(latency, st.n_latency, 100));
 }
 END_TEST
