@@ -201,6 +201,7 @@ static void maybe_pause(void) {
 
 static int load_worker(AgentConns *conns, void *arg, char *msg) {
         WorkerRun run = { .w = arg, .conns = conns };
+        long long deadline = fixture_now_ms() + LOAD_MS + 2 * STRESS_SETTLE_MS;
         int r;
 
         for (unsigned k = 0; k < run.w->n_conns; k++) {
@@ -210,7 +211,8 @@ static int load_worker(AgentConns *conns, void *arg, char *msg) {
                         return r;
                 }
         }
-        while (!atomic_load(&load->stop)) {
+        /* The test stops the workers; the deadline only bounds a worker left alone. */
+        while (!atomic_load(&load->stop) && fixture_now_ms() < deadline) {
                 maybe_pause();
                 random_op(&run);
         }
