@@ -27,11 +27,25 @@ typedef struct Fixture {
         char last_status[256];  /* last STATUS= paddd sent */
         bool embedded_config;   /* started with config_text NULL: --embedded-config */
         int paddd_exit_status;  /* wait status once paddd was reaped */
+        bool default_bus_limits;/* dbus-daemon runs with its compiled-in limits */
 } Fixture;
+
+typedef struct FixtureOptions {
+        const char *config_text;        /* paddd's config; NULL: its embedded default */
+        /* Write no <limit> into the bus config, so dbus-daemon keeps its compiled-in
+         * defaults, which are the system bus's too (dbus 1.14: 512 match rules and 128
+         * pending replies per connection, 256 connections per uid, 2048 connections, 64
+         * unauthenticated ones). Otherwise the limits are raised far past what any test
+         * needs. Either way the policy lets every uid connect, but dbus-daemon refuses a
+         * uid it cannot look up in the user database. */
+        bool default_bus_limits;
+} FixtureOptions;
 
 /* Start dbus-daemon and paddd. config_text NULL: paddd's embedded default. Returns 0 or
  * -errno; 77-worthy trouble (no dbus-daemon binary) is -ENOENT. */
 int fixture_start(Fixture *f, const char *config_text);
+/* The same with options; o NULL: as fixture_start(f, NULL). */
+int fixture_start_with(Fixture *f, const FixtureOptions *o);
 /* Start paddd again (after fixture_kill_paddd), with the same config. */
 int fixture_start_paddd(Fixture *f);
 /* SIGKILL paddd and reap it. */
@@ -51,5 +65,8 @@ void fixture_dump_log(Fixture *f);
 /* CLOCK_MONOTONIC in milliseconds, and a sleep that resumes after signals. */
 long long fixture_now_ms(void);
 void fixture_sleep_ms(int ms);
+/* Remove a folder of fixture folders (the test's $PADDD_FIXTURE_TMPDIR), first copying to
+ * stderr every non-empty paddd.log in it: those were left by failed tests. */
+void fixture_remove_base(const char *base);
 /* Stop everything and remove the folder. Safe to call twice. */
 void fixture_stop(Fixture *f);

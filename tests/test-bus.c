@@ -11,7 +11,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -1670,22 +1669,6 @@ END_TEST
 
 static char tmp_base[64];
 
-static int dump_and_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        const char *base = path + ftw->base;
-
-        if (flag == FTW_F && streq(base, "paddd.log") && st->st_size > 0) {
-                fprintf(stderr, "==== %s (left by a failed test) ====\n", path);
-                FILE *f = fopen(path, "re");
-                char line[512];
-                while (f && fgets(line, sizeof line, f))
-                        fputs(line, stderr);
-                if (f)
-                        fclose(f);
-        }
-        remove(path);
-        return 0;
-}
-
 /* One TCase per test, so CK_RUN_CASE=<name> runs one of them. */
 static void add_case(Suite *s, const char *name, const TTest *test) {
         TCase *tc = tcase_create(name);
@@ -1750,6 +1733,6 @@ int main(void) {
         failed = srunner_ntests_failed(sr);
         srunner_free(sr);
 
-        nftw(tmp_base, dump_and_remove, 16, FTW_DEPTH | FTW_PHYS);
+        fixture_remove_base(tmp_base);
         return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
