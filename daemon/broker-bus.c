@@ -291,6 +291,9 @@ static int acquire_error(int r, const AcquireRequest *req, const Client *c, sd_b
                                      req->caller_tid > 0 ? req->caller_tid : c->pid);
         case PAD_ERROR_BUSY:
                 return bus_error_set(error, r, "Fewer than %u helpers are free.", MAX(req->min, 1u));
+        case PAD_ERROR_NEVER_FITS:
+                return bus_error_set(error, r, "min %u is above what the quotas could ever give this "
+                                     "request (machine, per-user, or its nodes' caps).", req->min);
         case PAD_ERROR_LIMITS_EXCEEDED:
                 return bus_error_set(error, r, "Too many leases for this client or waiting requests.");
         default:
@@ -330,6 +333,9 @@ static int method_acquire(sd_bus_message *message, void *userdata, sd_bus_error 
         Lease *l;
         int r;
 
+        /* A waiting call nobody reads the answer of would hold slots for nothing. */
+        if (!sd_bus_message_get_expect_reply(message))
+                return bus_error_set(error, PAD_ERROR_INVALID_ARGS, "Acquire must expect a reply.");
         r = acquire_parse(message, &req, error);
         if (r < 0)
                 return r;
@@ -400,6 +406,9 @@ static int method_set_quota(sd_bus_message *message, void *userdata, sd_bus_erro
         r = bus_check_admin(m, message, "SetQuota", error);
         if (r < 0)
                 return r;
+        if (max_helpers > BROKER_HELPERS_MAX)
+                return bus_error_set(error, PAD_ERROR_INVALID_ARGS, "max_helpers must be in 0..%u, not %" PRIu32 ".",
+                                     BROKER_HELPERS_MAX, max_helpers);
         r = manager_set_quota(m, node, max_helpers);
         if (r == PAD_ERROR_NO_SUCH_NODE)
                 return bus_error_set(error, r, "No NUMA node %" PRIi32 ".", node);
@@ -469,6 +478,15 @@ static void on_lease_changed(Lease *l, void *userdata) {
         (void) sd_bus_emit_properties_changed(userdata, l->path, LEASE_INTERFACE, "Granted", "Placement", NULL);
 }
 
+/* Sent to the owner alone (a unicast signal), so only it learns of its lease's end. */
+static void on_lease_expired(Lease *l, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+        if (sd_bus_message_new_signal(userdata, &m, l->path, LEASE_INTERFACE, "Expired") >= 0 &&
+            sd_bus_message_set_destination(m, l->client->name) >= 0)
+                (void) sd_bus_send(userdata, m, NULL);
+}
+
 /* ---- start ---------------------------------------------------------------------------- */
 
 typedef struct OwnerCheck {
@@ -523,6 +541,7 @@ int broker_bus_connect(Manager *m, sd_bus *bus, const StateBooks *saved, BooksRe
         const ManagerHooks hooks = {
                 .broker_changed = on_broker_changed,
                 .lease_changed = on_lease_changed,
+                .lease_expired = on_lease_expired,
                 .userdata = bus,
         };
         int r;

@@ -19,6 +19,7 @@ struct BudgetUser {
         uid_t uid;
         unsigned n_refs;                /* clients of this uid */
         unsigned in_use;                /* slots held by this uid's leases */
+        unsigned n_waiting;             /* queued requests of this uid */
         LIST_FIELDS(BudgetUser, users);
 };
 
@@ -70,6 +71,7 @@ struct Budget {
         unsigned max_per_user;
         unsigned max_leases_per_client;
         unsigned max_waiting;
+        unsigned max_waiting_per_user;
 
         unsigned in_use;
         unsigned *node_in_use;
@@ -82,9 +84,12 @@ struct Budget {
         BudgetClient *clients;
         BudgetUser *users;
 
-        /* Scratch for planning a grant, n_nodes entries each. */
+        /* Scratch for planning a grant, n_nodes entries each; and the slots set aside for
+         * the waiters ahead of the request being planned. */
         unsigned *order;
         unsigned *take;
+        unsigned *node_reserved;
+        unsigned reserved;
 };
 
 static unsigned free_slots(unsigned max, unsigned in_use) {
@@ -119,8 +124,9 @@ int budget_new(const Topology *topology, const BudgetLimits *limits, Budget **re
         b->node_in_use = calloc(MAX(n, 1u), sizeof(unsigned));
         b->order = calloc(MAX(n, 1u), sizeof(unsigned));
         b->take = calloc(MAX(n, 1u), sizeof(unsigned));
+        b->node_reserved = calloc(MAX(n, 1u), sizeof(unsigned));
         if (!b->node_id || !b->node_cpus || !b->distance || !b->node_max || !b->node_in_use ||
-            !b->order || !b->take) {
+            !b->order || !b->take || !b->node_reserved) {
                 budget_free(b);
                 return -ENOMEM;
         }
@@ -152,6 +158,7 @@ Budget *budget_free(Budget *b) {
         free(b->node_in_use);
         free(b->order);
         free(b->take);
+        free(b->node_reserved);
         free(b);
         return NULL;
 }
@@ -165,6 +172,7 @@ int budget_set_limits(Budget *b, const BudgetLimits *limits) {
         b->max_per_user = limits->max_per_user;
         b->max_leases_per_client = limits->max_leases_per_client;
         b->max_waiting = limits->max_waiting;
+        b->max_waiting_per_user = limits->max_waiting_per_user;
         return 0;
 }
 
@@ -309,23 +317,73 @@ static unsigned user_free_slots(const Budget *b, const BudgetUser *u) {
         return free_slots(b->max_per_user, u->in_use);
 }
 
-/* Fill b->take (by order position) and return the total the request would get now. */
-static unsigned plan_grant(Budget *b, const BudgetUser *u, const BudgetRequest *req, unsigned *ret_n_order) {
+/* Fill b->take (by order position) and return the total the request would get now, from
+ * the slots not set aside for waiters ahead of it (b->reserved, b->node_reserved); with
+ * ignore_user, as if its user had no cap. */
+static unsigned plan_grant(Budget *b, const BudgetUser *u, const BudgetRequest *req, bool ignore_user,
+                           unsigned *ret_n_order) {
         unsigned want = req->helpers, total = 0, n;
 
-        want = MIN(want, free_slots(b->max_helpers, b->in_use));
-        want = MIN(want, user_free_slots(b, u));
+        want = MIN(want, free_slots(b->max_helpers, b->in_use + b->reserved));
+        if (!ignore_user)
+                want = MIN(want, user_free_slots(b, u));
 
         n = plan_order(b, req);
         for (unsigned k = 0; k < n; k++) {
                 unsigned i = b->order[k];
-                unsigned t = MIN(free_slots(b->node_max[i], b->node_in_use[i]), want - total);
+                unsigned t = MIN(free_slots(b->node_max[i], b->node_in_use[i] + b->node_reserved[i]),
+                                 want - total);
 
                 b->take[k] = t;
                 total += t;
         }
         *ret_n_order = n;
         return total;
+}
+
+static void reserve_clear(Budget *b) {
+        b->reserved = 0;
+        memset(b->node_reserved, 0, sizeof(unsigned) * MAX(b->n_nodes, 1u));
+}
+
+/* Set aside for waiter w what its min would take now (all it can get, if that is less):
+ * requests behind it are planned from the rest. A waiter held back only by its own user's
+ * cap sets nothing aside, so it never holds up other users. Returns whether w fits now. */
+static bool reserve_for(Budget *b, const BudgetWaiter *w) {
+        BudgetRequest at_min = w->request;
+        unsigned n_order, total;
+
+        at_min.helpers = MAX(at_min.min, 1u);
+        total = plan_grant(b, w->client->user, &at_min, false, &n_order);
+        if (total >= w->request.min)
+                return true;
+        if (plan_grant(b, w->client->user, &at_min, true, &n_order) >= w->request.min)
+                return false;           /* its user's cap, not the machine, holds it */
+        for (unsigned k = 0; k < n_order; k++) {
+                b->node_reserved[b->order[k]] += b->take[k];
+                b->reserved += b->take[k];
+        }
+        return false;
+}
+
+/* Reserve for every waiter in the queue, for a request arriving now. */
+static void reserve_for_queue(Budget *b) {
+        reserve_clear(b);
+        LIST_FOREACH(queue, w, b->queue)
+                (void) reserve_for(b, w);
+}
+
+/* Could min ever be met under today's caps, all slots free? */
+static bool request_can_fit(const Budget *b, const BudgetRequest *req) {
+        int origin = req->node >= 0 ? budget_index(b, req->node) : -1;
+        unsigned cap = b->max_helpers, nodes = 0;
+
+        if (b->max_per_user > 0)
+                cap = MIN(cap, b->max_per_user);
+        for (unsigned i = 0; i < b->n_nodes; i++)
+                if ((!req->allowed || req->allowed[i]) && !(req->strict_node && origin >= 0 && (int) i != origin))
+                        nodes += b->node_max[i];
+        return req->min <= MIN(cap, nodes);
 }
 
 static BudgetLease *lease_alloc(BudgetClient *c, uint64_t id) {
@@ -391,7 +449,12 @@ int budget_acquire(BudgetClient *c, const BudgetRequest *req, BudgetLease **ret)
         if (c->n_leases + c->n_waiters >= b->max_leases_per_client)
                 return PAD_ERROR_LIMITS_EXCEEDED;
 
-        total = plan_grant(b, c->user, req, &n_order);
+        if (!request_can_fit(b, req))
+                return PAD_ERROR_NEVER_FITS;
+        /* Slots freed while others wait are theirs first, in order. */
+        reserve_for_queue(b);
+        total = plan_grant(b, c->user, req, false, &n_order);
+        reserve_clear(b);
         if (total < req->min)
                 return PAD_ERROR_BUSY;
         return lease_new(c, n_order, ret);
@@ -539,7 +602,10 @@ int budget_enqueue(BudgetClient *c, const BudgetRequest *req, void *userdata, Bu
         r = request_check(b, req);
         if (r != 0)
                 return r;
-        if (c->n_leases + c->n_waiters >= b->max_leases_per_client || b->n_waiting >= b->max_waiting)
+        if (!request_can_fit(b, req))
+                return PAD_ERROR_NEVER_FITS;
+        if (c->n_leases + c->n_waiters >= b->max_leases_per_client || b->n_waiting >= b->max_waiting ||
+            (b->max_waiting_per_user > 0 && c->user->n_waiting >= b->max_waiting_per_user))
                 return PAD_ERROR_LIMITS_EXCEEDED;
 
         w = calloc(1, sizeof(*w));
@@ -563,6 +629,7 @@ int budget_enqueue(BudgetClient *c, const BudgetRequest *req, void *userdata, Bu
 
         LIST_PREPEND(client, c->waiters, w);
         c->n_waiters++;
+        c->user->n_waiting++;
         *ret = w;
         return 0;
 }
@@ -577,6 +644,7 @@ BudgetWaiter *budget_waiter_free(BudgetWaiter *w) {
         b->n_waiting--;
         LIST_REMOVE(client, w->client->waiters, w);
         w->client->n_waiters--;
+        w->client->user->n_waiting--;
         free(w->allowed_copy);
         free(w);
         return NULL;
@@ -587,30 +655,32 @@ void *budget_waiter_get_userdata(const BudgetWaiter *w) {
 }
 
 int budget_dispatch(Budget *b, void **ret_userdata, BudgetLease **ret_lease) {
-        BudgetWaiter *w;
         BudgetLease *l;
-        unsigned n_order, total;
+        unsigned n_order;
         void *userdata;
         int r;
 
         if (!b || !ret_lease)
                 return -EINVAL;
-        w = b->queue;
-        if (!w)
-                return 0;
-        total = plan_grant(b, w->client->user, &w->request, &n_order);
-        if (total < w->request.min)
-                return 0;
-
-        r = lease_new(w->client, n_order, &l);
-        if (r < 0)
-                return r;
-        userdata = w->userdata;
-        budget_waiter_free(w);
-        if (ret_userdata)
-                *ret_userdata = userdata;
-        *ret_lease = l;
-        return 1;
+        /* The first waiter, in order, that fits in what the ones ahead of it leave. */
+        reserve_clear(b);
+        LIST_FOREACH(queue, w, b->queue) {
+                if (!reserve_for(b, w))
+                        continue;
+                (void) plan_grant(b, w->client->user, &w->request, false, &n_order);
+                r = lease_new(w->client, n_order, &l);
+                reserve_clear(b);
+                if (r < 0)
+                        return r;
+                userdata = w->userdata;
+                budget_waiter_free(w);
+                if (ret_userdata)
+                        *ret_userdata = userdata;
+                *ret_lease = l;
+                return 1;
+        }
+        reserve_clear(b);
+        return 0;
 }
 
 /* ---- State ------------------------------------------------------------------------------ */

@@ -26,6 +26,7 @@ typedef struct BudgetLimits {
         unsigned max_per_user;           /* 0: no per-user cap below max_helpers */
         unsigned max_leases_per_client;  /* leases plus queued requests of one client */
         unsigned max_waiting;            /* queued requests machine-wide */
+        unsigned max_waiting_per_user;   /* queued requests of one user; 0: no cap below max_waiting */
 } BudgetLimits;
 
 typedef struct BudgetRequest {
@@ -51,20 +52,24 @@ BudgetClient *budget_client_free(BudgetClient *c);
 void *budget_client_get_userdata(const BudgetClient *c);
 uid_t budget_client_get_uid(const BudgetClient *c);
 
-/* Grant now. 0 and a lease (possibly of 0 slots when min is 0), or PAD_ERROR_BUSY,
- * PAD_ERROR_NO_SUCH_NODE, PAD_ERROR_LIMITS_EXCEEDED, PAD_ERROR_INVALID_ARGS, or -ENOMEM. */
+/* Grant now, from the slots the queued requests ahead leave (each waiter, in order, has
+ * what its min would take set aside, unless only its own user's cap holds it back). 0 and a
+ * lease (possibly of 0 slots when min is 0), or PAD_ERROR_BUSY, PAD_ERROR_NEVER_FITS (min is
+ * above the machine, per-user or reachable nodes' caps), PAD_ERROR_NO_SUCH_NODE,
+ * PAD_ERROR_LIMITS_EXCEEDED, PAD_ERROR_INVALID_ARGS, or -ENOMEM. */
 int budget_acquire(BudgetClient *c, const BudgetRequest *req, BudgetLease **ret);
 
-/* Queue a request that could not be met now (FIFO). 0, PAD_ERROR_LIMITS_EXCEEDED,
+/* Queue a request that could not be met now (FIFO). 0, PAD_ERROR_NEVER_FITS,
+ * PAD_ERROR_LIMITS_EXCEEDED (client, machine-wide or per-user queue cap),
  * PAD_ERROR_NO_SUCH_NODE, PAD_ERROR_INVALID_ARGS, or -ENOMEM. */
 int budget_enqueue(BudgetClient *c, const BudgetRequest *req, void *userdata, BudgetWaiter **ret);
 /* Drop a queued request (deadline passed); returns NULL. */
 BudgetWaiter *budget_waiter_free(BudgetWaiter *w);
 void *budget_waiter_get_userdata(const BudgetWaiter *w);
 
-/* Serve the head of the queue if its min can be met now. Returns 1 with the waiter's
- * userdata and its new lease (the waiter is freed), 0 when the head must keep waiting or
- * the queue is empty, -ENOMEM. Call in a loop after anything returned slots. */
+/* Serve the first waiter, in queue order, whose min fits in what the waiters ahead of it
+ * leave. Returns 1 with the waiter's userdata and its new lease (the waiter is freed), 0
+ * when none fits, -ENOMEM. Call in a loop after anything returned slots. */
 int budget_dispatch(Budget *b, void **ret_userdata, BudgetLease **ret_lease);
 
 /* A lease's charge on one node. */

@@ -10,6 +10,7 @@
 const char *bus_error_name(int r) {
         switch (r) {
         case PAD_ERROR_BUSY:
+        case PAD_ERROR_NEVER_FITS:
                 return BROKER_ERROR_BUSY;
         case PAD_ERROR_TIMEOUT:
                 return BROKER_ERROR_TIMEOUT;
@@ -44,6 +45,8 @@ static const char *bus_error_stock_message(int r) {
                 return "Invalid arguments.";
         case PAD_ERROR_NOT_SUPPORTED:
                 return "Not supported.";
+        case PAD_ERROR_NEVER_FITS:
+                return "The request's min is above what the quotas could ever give it.";
         default:
                 return NULL;
         }

@@ -32,6 +32,8 @@ typedef enum ConfigKey {
         KEY_MAX_HELPERS_PER_USER,
         KEY_MAX_LEASES_PER_CLIENT,
         KEY_MAX_WAITING,
+        KEY_MAX_WAITING_PER_USER,
+        KEY_MAX_WAIT_USEC,
         KEY_HELPER_POLICY,
         KEY_ADMIN_GROUP,
         _KEY_MAX,
@@ -43,6 +45,8 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_MAX_HELPERS_PER_USER] = "MaxHelpersPerUser",
         [KEY_MAX_LEASES_PER_CLIENT] = "MaxLeasesPerClient",
         [KEY_MAX_WAITING] = "MaxWaiting",
+        [KEY_MAX_WAITING_PER_USER] = "MaxWaitingPerUser",
+        [KEY_MAX_WAIT_USEC] = "MaxWaitUSec",
         [KEY_HELPER_POLICY] = "HelperPolicy",
         [KEY_ADMIN_GROUP] = "AdminGroup",
 };
@@ -93,6 +97,8 @@ int config_new(Config **ret) {
                 .max_helpers_per_user = 0,
                 .max_leases_per_client = 64,
                 .max_waiting = 256,
+                .max_waiting_per_user = 32,
+                .max_wait_usec = 20000000,
                 .helper_policy = HELPER_POLICY_IDLE,
         };
         *ret = c;
@@ -407,6 +413,10 @@ static int set_broker_key(ParseState *s, ConfigKey k, const char *v) {
                 return parse_count(s, key, v, 1, 65536, &c->max_leases_per_client) == 0;
         case KEY_MAX_WAITING:
                 return parse_count(s, key, v, 0, 65536, &c->max_waiting) == 0;
+        case KEY_MAX_WAITING_PER_USER:
+                return parse_count(s, key, v, 0, 65536, &c->max_waiting_per_user) == 0;
+        case KEY_MAX_WAIT_USEC:
+                return parse_count(s, key, v, 1, CONFIG_MAX_WAIT_USEC_MAX, &c->max_wait_usec) == 0;
         case KEY_HELPER_POLICY:
                 r = helper_policy_from_string(v);
                 if (r < 0)
@@ -522,7 +532,8 @@ static int read_config_file(const char *path, char **ret, char **ret_error) {
         size_t n = 0;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO put there must not hang paddd in open(); it is refused below. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
@@ -695,6 +706,7 @@ int config_to_limits(const Config *c, const Topology *t, BudgetLimits *ret_limit
                 .max_per_user = c->max_helpers_per_user,
                 .max_leases_per_client = c->max_leases_per_client,
                 .max_waiting = c->max_waiting,
+                .max_waiting_per_user = c->max_waiting_per_user,
         };
         return 0;
 }

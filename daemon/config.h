@@ -25,6 +25,9 @@
 #define CONFIG_PATH_DEFAULT PADDD_SYSCONFDIR "/paddd/paddd.conf"
 #define CONFIG_DROPIN_DIR_DEFAULT PADDD_SYSCONFDIR "/paddd/paddd.conf.d"
 
+/* MaxWaitUSec= at most an hour. */
+#define CONFIG_MAX_WAIT_USEC_MAX 3600000000u
+
 /* An integer, or a percentage of CPUs (rounded down). */
 typedef struct ConfigQuantity {
         unsigned value;
@@ -45,6 +48,8 @@ typedef struct Config {
         unsigned max_helpers_per_user;          /* 0: none */
         unsigned max_leases_per_client;         /* default 64 */
         unsigned max_waiting;                   /* default 256 */
+        unsigned max_waiting_per_user;          /* default 32; 0: none below max_waiting */
+        unsigned max_wait_usec;                 /* longest wait of an Acquire, default 20 s */
         HelperPolicy helper_policy;             /* default idle */
         char *admin_group;                      /* NULL: none */
         ConfigNode *nodes;                      /* [Node N] sections */

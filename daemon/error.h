@@ -12,5 +12,6 @@ typedef enum PadError {
         PAD_ERROR_ACCESS_DENIED,    /* org.freedesktop.DBus.Error.AccessDenied */
         PAD_ERROR_INVALID_ARGS,     /* org.freedesktop.DBus.Error.InvalidArgs */
         PAD_ERROR_NOT_SUPPORTED,    /* org.freedesktop.DBus.Error.NotSupported */
+        PAD_ERROR_NEVER_FITS,       /* org.padata.Broker.Error.Busy: min above a cap */
         _PAD_ERROR_MAX,
 } PadError;

@@ -132,10 +132,11 @@ static int method_raise_priority(sd_bus_message *message, void *userdata, sd_bus
         case 0:
                 return sd_bus_reply_method_return(message, NULL);
         case PAD_ERROR_INVALID_ARGS:
-                return bus_error_set(error, r,
-                                     "Thread %" PRIu32 " is not a thread of the lease owner's process.", tid);
         case PAD_ERROR_ACCESS_DENIED:
-                return bus_error_set(error, r, "Thread %" PRIu32 " may not be raised.", tid);
+                /* One answer whatever the reason, so that it tells nothing of other processes. */
+                return bus_error_set(error, PAD_ERROR_ACCESS_DENIED,
+                                     "Thread %" PRIu32 " is not a thread of the lease owner's process "
+                                     "that it may raise.", tid);
         default:
                 return bus_error_set(error, r, NULL);
         }
@@ -162,6 +163,7 @@ static const sd_bus_vtable lease_vtable[] = {
                                 SD_BUS_ARGS("u", tid),
                                 SD_BUS_NO_RESULT,
                                 method_raise_priority, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL("Expired", "", 0),
         SD_BUS_VTABLE_END
 };
 

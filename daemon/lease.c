@@ -102,6 +102,8 @@ static int lease_on_ttl(sd_event_source *s, uint64_t usec, void *userdata) {
 
         log_debug("Lease %" PRIu64 " of %s reached its ttl, reclaiming %u helpers.",
                   l->id, l->client->name, lease_get_granted(l));
+        if (m->hooks.lease_expired)
+                m->hooks.lease_expired(l, m->hooks.userdata);
         lease_free(l);
         manager_slots_returned(m);
         return 0;
@@ -389,7 +391,11 @@ int lease_acquire(Client *c, const AcquireRequest *req, WaiterComplete complete,
         if (r != PAD_ERROR_BUSY || req->wait_usec == 0)
                 return r;
 
-        r = waiter_new(c, req, &breq, &sched, complete, userdata);
+        AcquireRequest capped = *req;
+
+        /* Every wait ends, before the bus's own reply timeout. */
+        capped.wait_usec = MIN(req->wait_usec, (uint64_t) m->config->max_wait_usec);
+        r = waiter_new(c, &capped, &breq, &sched, complete, userdata);
         if (r != 0)
                 return r;
         manager_state_changed(m);

@@ -28,6 +28,7 @@ typedef struct Books Books;
 typedef struct ManagerHooks {
         void (*broker_changed)(Manager *m, const char *const *names, void *userdata);
         void (*lease_changed)(Lease *l, void *userdata);        /* Granted and Placement */
+        void (*lease_expired)(Lease *l, void *userdata);        /* its ttl ran out; still there */
         void *userdata;
 } ManagerHooks;
 

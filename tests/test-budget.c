@@ -280,7 +280,7 @@ START_TEST(test_allowed_mask) {
 
         r = req(1, 1, -1);
         r.allowed = none;
-        ck_assert_int_eq(budget_acquire(c, &r, &l), PAD_ERROR_BUSY);
+        ck_assert_int_eq(budget_acquire(c, &r, &l), PAD_ERROR_NEVER_FITS);
         r.min = 0;
         ck_assert_int_eq(budget_acquire(c, &r, &l), 0);
         ck_assert_uint_eq(budget_lease_get_granted(l), 0);
@@ -296,7 +296,8 @@ START_TEST(test_strict_node) {
         BudgetRequest r = req(4, 3, 0);
 
         r.strict_node = true;
-        ck_assert_int_eq(budget_acquire(c, &r, &l), PAD_ERROR_BUSY);
+        ck_assert_int_eq(budget_acquire(c, &r, &l), PAD_ERROR_NEVER_FITS);
+        ck_assert_int_eq(budget_enqueue(c, &r, NULL, &(BudgetWaiter *) { NULL }), PAD_ERROR_NEVER_FITS);
         ck_assert_uint_eq(budget_get_in_use(b), 0);
         r.min = 1;
         ck_assert_int_eq(budget_acquire(c, &r, &l), 0);
@@ -318,7 +319,7 @@ START_TEST(test_node_without_cpus) {
         ck_assert_uint_eq(ncpu, 0);
         ck_assert_uint_eq(max, 0);
         r.strict_node = true;
-        ck_assert_int_eq(budget_acquire(c, &r, &l), PAD_ERROR_BUSY);
+        ck_assert_int_eq(budget_acquire(c, &r, &l), PAD_ERROR_NEVER_FITS);
         r.strict_node = false;
         ck_assert_int_eq(budget_acquire(c, &r, &l), 0);
         ck_assert_placement(l, "0:1");
@@ -544,6 +545,82 @@ START_TEST(test_fifo_waiters) {
 }
 END_TEST
 
+/* Slots freed while someone waits are the waiters': a caller that does not wait gets only
+ * what the queue leaves. */
+START_TEST(test_waiters_first) {
+        const unsigned cpus[] = { 4 }, nmax[] = { 4 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 4, nmax, 0, 64, 16);
+        BudgetClient *c = client(b, 0), *d = client(b, 1), *e = client(b, 2);
+        BudgetLease *big, *l = NULL;
+        BudgetWaiter *w = NULL;
+        BudgetRequest r = req(2, 2, -1), one = req(1, 1, -1), any = req(4, 0, -1);
+        void *ud = NULL;
+
+        big = grant(c, req(4, 4, -1));
+        ck_assert_int_eq(budget_enqueue(d, &r, NULL, &w), 0);
+        ck_assert_int_eq(budget_lease_shrink(big, 1, NULL), 0);
+        ck_assert_int_eq(budget_dispatch(b, &ud, &l), 0);
+        /* One slot free, set aside for the waiter: a newcomer gets none of it. */
+        ck_assert_int_eq(budget_acquire(e, &one, &l), PAD_ERROR_BUSY);
+        ck_assert_int_eq(budget_acquire(e, &any, &l), 0);
+        ck_assert_uint_eq(budget_lease_get_granted(l), 0);
+        ck_assert_int_eq(budget_lease_shrink(big, 2, NULL), 0);
+        /* Three free: two for the waiter, one left that a newcomer may take. */
+        ck_assert_int_eq(budget_acquire(e, &one, &l), 0);
+        ck_assert_int_eq(budget_dispatch(b, &ud, &l), 1);
+        ck_assert_uint_eq(budget_lease_get_granted(l), 2);
+        ck_assert_uint_eq(budget_get_in_use(b), 4);
+}
+END_TEST
+
+/* A waiter held back only by its own user's cap holds up nobody else. */
+START_TEST(test_user_capped_head) {
+        const unsigned cpus[] = { 4 }, nmax[] = { 4 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 4, nmax, 2, 64, 16);
+        BudgetClient *c = client(b, 7), *d = client(b, 8);
+        BudgetLease *mine, *l = NULL;
+        BudgetWaiter *w = NULL;
+        BudgetRequest one = req(1, 1, -1);
+        void *ud = NULL;
+
+        mine = grant(c, req(2, 2, -1));
+        ck_assert_int_eq(budget_enqueue(c, &one, NULL, &w), 0);
+        ck_assert_int_eq(budget_dispatch(b, &ud, &l), 0);
+        ck_assert_placement(grant(d, req(2, 2, -1)), "0:2");
+        ck_assert_int_eq(budget_lease_shrink(mine, 1, NULL), 0);
+        ck_assert_int_eq(budget_dispatch(b, &ud, &l), 1);
+        ck_assert_ptr_eq(budget_lease_get_client(l), c);
+}
+END_TEST
+
+START_TEST(test_waiting_per_user) {
+        const unsigned cpus[] = { 4 }, nmax[] = { 4 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 4, nmax, 0, 64, 16);
+        BudgetLimits limits = { .max_helpers = 4, .node_max = (unsigned *) nmax, .max_leases_per_client = 64,
+                                .max_waiting = 16, .max_waiting_per_user = 2 };
+        BudgetClient *c = client(b, 7), *c2 = client(b, 7), *d = client(b, 8);
+        BudgetWaiter *w = NULL;
+        BudgetRequest r = req(4, 4, -1);
+
+        ck_assert_int_eq(budget_set_limits(b, &limits), 0);
+        (void) grant(d, req(4, 4, -1));
+        ck_assert_int_eq(budget_enqueue(c, &r, NULL, &w), 0);
+        ck_assert_int_eq(budget_enqueue(c2, &r, NULL, &w), 0);
+        /* The third of one user, even through another connection, is refused; others may. */
+        ck_assert_int_eq(budget_enqueue(c, &r, NULL, &w), PAD_ERROR_LIMITS_EXCEEDED);
+        ck_assert_int_eq(budget_enqueue(c2, &r, NULL, &w), PAD_ERROR_LIMITS_EXCEEDED);
+        ck_assert_int_eq(budget_enqueue(d, &r, NULL, &w), 0);
+        ck_assert_uint_eq(budget_get_n_waiting(b), 3);
+        budget_waiter_free(w);
+        budget_client_free(c2);
+        ck_assert_uint_eq(budget_get_n_waiting(b), 1);
+        ck_assert_int_eq(budget_enqueue(c, &r, NULL, &w), 0);
+}
+END_TEST
+
 START_TEST(test_waiter_free) {
         const unsigned cpus[] = { 2, 2 }, nmax[] = { 1, 1 };
         _cleanup_(topology_freep) Topology *t = topo(2, cpus);
@@ -700,7 +777,7 @@ static unsigned model_user_use(const Model *m, uid_t uid) {
 /* One acquire, checked against caps computed from the outside. */
 static void model_acquire(Model *m, unsigned slot) {
         unsigned ci = (unsigned) rand() % 4, before[RANDOM_NODES], in_use = budget_get_in_use(m->b);
-        unsigned user_use = model_user_use(m, model_uid(ci)), avail = 0, want, expect;
+        unsigned user_use = model_user_use(m, model_uid(ci)), avail = 0, reach = 0, want, expect;
         bool allowed[RANDOM_NODES];
         BudgetRequest r = req(1 + (unsigned) rand() % 12, 0, -1);
         BudgetLease *l = NULL;
@@ -718,8 +795,10 @@ static void model_acquire(Model *m, unsigned slot) {
         for (unsigned i = 0; i < m->t->n_nodes; i++) {
                 before[i] = node_in_use(m->b, i);
                 if ((!r.allowed || r.allowed[i]) &&
-                    (!r.strict_node || m->t->nodes[i].id == r.node))
+                    (!r.strict_node || m->t->nodes[i].id == r.node)) {
                         avail += free_of(m->node_max[i], before[i]);
+                        reach += m->node_max[i];
+                }
         }
         want = MIN(r.helpers, free_of(m->max, in_use));
         if (m->per_user)
@@ -727,6 +806,11 @@ static void model_acquire(Model *m, unsigned slot) {
         expect = MIN(want, avail);
 
         ret = budget_acquire(m->clients[ci], &r, &l);
+        if (r.min > MIN(MIN(m->max, m->per_user ? m->per_user : UINT32_MAX), reach)) {
+                ck_assert_int_eq(ret, PAD_ERROR_NEVER_FITS);
+                ck_assert_uint_eq(budget_get_in_use(m->b), in_use);
+                return;
+        }
         if (expect < r.min) {
                 ck_assert_int_eq(ret, PAD_ERROR_BUSY);
                 ck_assert_uint_eq(budget_get_in_use(m->b), in_use);
@@ -883,6 +967,9 @@ static Suite *budget_suite(void) {
         tcase_add_test(tc, test_set_limits);
         tcase_add_test(tc, test_shrink);
         tcase_add_test(tc, test_fifo_waiters);
+        tcase_add_test(tc, test_waiters_first);
+        tcase_add_test(tc, test_user_capped_head);
+        tcase_add_test(tc, test_waiting_per_user);
         tcase_add_test(tc, test_waiter_free);
         tcase_add_test(tc, test_client_free);
         tcase_add_test(tc, test_ids_never_reused);

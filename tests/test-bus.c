@@ -1174,6 +1174,137 @@ START_TEST(test_ttl) {
 }
 END_TEST
 
+/* The ttl's end is told to the owner with Expired on the lease object. */
+static int on_expired(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        char *got = userdata;
+
+        snprintf(got, 128, "%s", sd_bus_message_get_path(m));
+        return 0;
+}
+
+START_TEST(test_ttl_expired_signal) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *brief = NULL;
+        char got[128] = "";
+        long long deadline;
+        uint32_t g = 0;
+
+        start(CONF_CAP(4));
+        b = bus_open();
+        ck_assert_int_ge(sd_bus_match_signal(b, NULL, BROKER, NULL, LEASE_IFACE, "Expired", on_expired, got), 0);
+        assert_ok(acquire(b, 2, -1, (Opt[]) { OPT_T("ttl_usec", 100000), OPT_END }, &err, &brief, &g), &err);
+        deadline = fixture_now_ms() + POLL_MS;
+        while (!got[0] && fixture_now_ms() < deadline) {
+                while (sd_bus_process(b, NULL) > 0)
+                        ;
+                if (!got[0])
+                        sd_bus_wait(b, 50 * 1000);
+        }
+        ck_assert_str_eq(got, brief);
+        ck_assert_uint_eq(wait_broker_u(b, "InUse", 0), 0);
+}
+END_TEST
+
+/* ---- queue rules and hostile input ------------------------------------------------- */
+
+/* A min no quota could ever meet is refused at once, waiting or not. */
+START_TEST(test_never_fits) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        long long t0;
+        int r;
+
+        start("[Broker]\nMaxHelpers=4\nMaxHelpersPerNode=4096\nMaxHelpersPerUser=3\n");
+        b = bus_open();
+        t0 = fixture_now_ms();
+        r = acquire(b, 4096, -1, (Opt[]) { OPT_U("min", 4096), OPT_T("wait_usec", UINT64_MAX), OPT_END },
+                    &err, NULL, NULL);
+        assert_error(r, &err, E_BUSY);
+        sd_bus_error_free(&err);
+        r = acquire(b, 4, -1, (Opt[]) { OPT_U("min", 4), OPT_T("wait_usec", 10000000), OPT_END }, &err, NULL, NULL);
+        assert_error(r, &err, E_BUSY);          /* above the per-user cap of 3 */
+        ck_assert_int_lt(fixture_now_ms() - t0, POLL_MS);
+        ck_assert_uint_eq(broker_u(b, "Waiting"), 0);
+        assert_alive(b);
+}
+END_TEST
+
+/* Every wait ends by MaxWaitUSec, however long the caller asked for. */
+START_TEST(test_max_wait) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        Waiter w;
+
+        start("[Broker]\nMaxHelpers=1\nMaxHelpersPerNode=4096\nMaxWaitUSec=200000\n");
+        b = bus_open();
+        assert_ok(acquire(b, 1, -1, NULL, &err, NULL, NULL), &err);
+        waiter_send(&w, 1, (Opt[]) { OPT_U("min", 1), OPT_T("wait_usec", UINT64_MAX), OPT_END });
+        ck_assert_msg(waiter_wait(&w, POLL_MS), "the endless wait was never answered");
+        ck_assert_str_eq(w.error, E_TIMEOUT);
+        waiter_done(&w);
+        ck_assert_uint_eq(broker_u(b, "Waiting"), 0);
+}
+END_TEST
+
+/* An Acquire nobody reads the answer of is refused, and holds nothing. */
+START_TEST(test_acquire_no_reply) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+
+        start(CONF_CAP(4));
+        b = bus_open();
+        ck_assert_int_ge(acquire_message(b, 2, -1, NULL, &m), 0);
+        ck_assert_int_ge(sd_bus_message_set_expect_reply(m, 0), 0);
+        ck_assert_int_ge(sd_bus_send(b, m, NULL), 0);
+        ck_assert_int_ge(ping(b), 0);           /* paddd has read it by now */
+        ck_assert_uint_eq(broker_u(b, "Leases"), 0);
+        ck_assert_uint_eq(broker_u(b, "InUse"), 0);
+}
+END_TEST
+
+/* SetQuota takes what the config takes: 0..4096. */
+START_TEST(test_set_quota_bounds) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        int r;
+
+        start(CONF_CAP(4));
+        b = bus_open();
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", &err, NULL, "iu", -1, 4097u);
+        assert_error(r, &err, E_INVALID_ARGS);
+        sd_bus_error_free(&err);
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", &err, NULL, "iu", -1, UINT32_MAX);
+        assert_error(r, &err, E_INVALID_ARGS);
+        ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 4);
+        sd_bus_error_free(&err);
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", &err, NULL, "iu", -1, 4096u);
+        assert_ok(r, &err);
+}
+END_TEST
+
+/* A FIFO where a drop-in should be is refused with its name, and paddd goes on. */
+START_TEST(test_config_fifo) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        char dir[400], fifo[420];
+        int r;
+
+        start(CONF_CAP(4));
+        snprintf(dir, sizeof dir, "%s.d", fx.config_path);
+        snprintf(fifo, sizeof fifo, "%s/10-fifo.conf", dir);
+        ck_assert_int_eq(mkdir(dir, 0755), 0);
+        ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+        b = bus_open();
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Reload", &err, NULL, "");
+        ck_assert_int_lt(r, 0);
+        ck_assert_msg(err.message && strstr(err.message, "10-fifo.conf: not a regular file"),
+                      "got %s", err.message ? err.message : "(none)");
+        assert_alive(b);
+        ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 4);
+}
+END_TEST
+
 /* ---- reload ------------------------------------------------------------------------ */
 
 START_TEST(test_reload) {
@@ -1697,6 +1828,12 @@ static Suite *bus_suite(void) {
         ADD_CASE(s, malformed_args);
         ADD_CASE(s, set_quota);
         ADD_CASE(s, ttl);
+        ADD_CASE(s, ttl_expired_signal);
+        ADD_CASE(s, never_fits);
+        ADD_CASE(s, max_wait);
+        ADD_CASE(s, acquire_no_reply);
+        ADD_CASE(s, set_quota_bounds);
+        ADD_CASE(s, config_fifo);
         ADD_CASE(s, reload);
         ADD_CASE(s, properties_changed);
         ADD_CASE(s, introspection);
