@@ -215,10 +215,10 @@ static int books_adopt(Manager *m, const StateLease *sl) {
         int r;
 
         if (!c) {
-                r = client_new(m, sl->owner, sl->uid, sl->pid, &c);
+                r = client_new(m, sl->owner, sl->uid, sl->pid, sl->start_time, &c);
                 if (r < 0)
                         return r;
-        } else if (c->uid != sl->uid || c->pid != sl->pid)
+        } else if (c->uid != sl->uid || c->pid != sl->pid || c->start_time != sl->start_time)
                 return PAD_ERROR_INVALID_ARGS;
         return lease_adopt(c, sl, &l);
 }

@@ -21,6 +21,7 @@
 #include "lease.h"
 #include "log.h"
 #include "paddd-config.h"
+#include "priority.h"
 
 /* ---- callers -------------------------------------------------------------------------- */
 
@@ -29,6 +30,7 @@
  * augmented fields are refused. */
 static int bus_client_new(Manager *m, sd_bus_message *message, const char *sender, Client **ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uint64_t start_time;
         uid_t uid;
         pid_t pid;
         int r;
@@ -40,7 +42,12 @@ static int bus_client_new(Manager *m, sd_bus_message *message, const char *sende
                 return PAD_ERROR_ACCESS_DENIED;
         if (sd_bus_creds_get_euid(creds, &uid) < 0 || sd_bus_creds_get_pid(creds, &pid) < 0 || pid <= 0)
                 return PAD_ERROR_ACCESS_DENIED;
-        return client_new(m, sender, uid, pid, ret);
+        /* The pid with its start time now: should that process exit while its connection
+         * lives on in a child, a process that takes the pid over is not the client. (A
+         * process that exited before this first call cannot be told from its successor.) */
+        if (priority_process_start_time(pid, &start_time) < 0)
+                return PAD_ERROR_ACCESS_DENIED;
+        return client_new(m, sender, uid, pid, start_time, ret);
 }
 
 int bus_get_client(Manager *m, sd_bus_message *message, Client **ret, sd_bus_error *error) {

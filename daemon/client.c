@@ -47,7 +47,7 @@ Client *client_free(Client *c) {
 }
 DEFINE_POINTER_CLEANUP(Client, client_free);
 
-int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, Client **ret) {
+int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, uint64_t start_time, Client **ret) {
         _cleanup_(client_freep) Client *c = NULL;
         int r;
 
@@ -58,6 +58,7 @@ int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, Client **ret)
         c->manager = m;
         c->uid = uid;
         c->pid = pid;
+        c->start_time = start_time;
         c->name = strdup(name);
         if (!c->name)
                 return -ENOMEM;

@@ -14,14 +14,16 @@ struct Client {
         char *name;             /* unique bus name */
         uid_t uid;
         pid_t pid;
+        uint64_t start_time;    /* of pid when it first called: pid + start time name it */
         BudgetClient *budget_client;
         Lease *leases;
         Waiter *waiters;
         LIST_FIELDS(Client, clients);
 };
 
-/* A new client of manager m (name must not be one already). */
-int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, Client **ret);
+/* A new client of manager m (name must not be one already); start_time of pid, 0 when not
+ * known (then no check of the process against it is made). */
+int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, uint64_t start_time, Client **ret);
 /* Ends its leases and waiting calls (each waiter completed with -ECONNRESET). */
 Client *client_free(Client *c);
 Client *client_find(Manager *m, const char *name);

@@ -72,6 +72,7 @@ void lease_to_state(const Lease *l, StateLease *ret) {
                 .id = l->id,
                 .uid = l->client->uid,
                 .pid = l->client->pid,
+                .start_time = l->client->start_time,
                 .ttl_deadline = l->ttl_deadline,
                 .sched = l->sched,
         };
@@ -210,7 +211,7 @@ int lease_shrink(Lease *l, unsigned count, unsigned *ret_granted) {
 int lease_raise_priority(Lease *l, pid_t tid) {
         int r;
 
-        r = priority_raise(l->client->pid, l->client->uid, tid, &l->sched);
+        r = priority_raise(l->client->pid, l->client->uid, l->client->start_time, tid, &l->sched);
         if (r < 0)
                 log_warning_errno(r, "Raising thread " PID_FMT " of %s (lease %" PRIu64 ") failed: %m",
                                   tid, l->client->name, l->id);
@@ -360,7 +361,7 @@ int lease_acquire(Client *c, const AcquireRequest *req, WaiterComplete complete,
                 return PAD_ERROR_NO_SUCH_NODE;
 
         tid = req->caller_tid > 0 ? req->caller_tid : c->pid;
-        r = priority_read(c->pid, c->uid, tid, &sched);
+        r = priority_read(c->pid, c->uid, c->start_time, tid, &sched);
         if (r != 0)
                 return r;
         r = thread_allowed_nodes(m->topology, tid, &allowed);

@@ -78,18 +78,25 @@ _Static_assert(sizeof(PidfdInfo) == 64, "pidfd_info VER0 is 64 bytes");
 
 /* What the verification holds on to until the action is proven. */
 typedef struct ThreadRef {
-        int pidfd;              /* the process */
+        int pidfd;              /* the process, or -1 where the kernel has no pidfd_open */
         int tidfd;              /* the thread (PIDFD_THREAD), or -1 */
         int procfd;             /* /proc/<pid>, verified against pidfd, or -1 */
         int taskfd;             /* /proc/<pid>/task/<tid>, or -1 */
         uint64_t start_time;    /* field 22 of the task's stat, when taskfd >= 0 */
+        uint64_t process_start; /* field 22 of the process's stat, when procfd >= 0 */
 } ThreadRef;
 
-/* Tests set this to exercise the pre-6.9 path on a new kernel. */
+/* Tests set these to exercise the pre-6.9 path, and the path without pidfd_open (kernels
+ * before 5.3, valgrind), on a new kernel. */
 static bool force_proc_fallback = false;
+static bool force_no_pidfd = false;
 
 void priority_set_proc_fallback(bool on) {
         force_proc_fallback = on;
+}
+
+void priority_set_no_pidfd(bool on) {
+        force_no_pidfd = on;
 }
 
 #define THREAD_REF_NULL { .pidfd = -1, .tidfd = -1, .procfd = -1, .taskfd = -1 }
@@ -102,6 +109,8 @@ static void thread_ref_done(ThreadRef *r) {
 }
 
 static int sys_pidfd_open(pid_t pid, unsigned flags) {
+        if (force_no_pidfd)
+                return -ENOSYS;
         int fd = (int) syscall(SYS_pidfd_open, pid, flags);
         return fd < 0 ? -errno : fd;
 }
@@ -196,7 +205,8 @@ static int proc_open_verified(pid_t pid, int pidfd, int *ret_procfd) {
         _cleanup_close_ int procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (procfd < 0)
                 return errno == ENOENT ? PAD_ERROR_ACCESS_DENIED : -errno;
-        int r = pidfd_alive(pidfd, 0);
+        /* Without a pidfd the caller proves the process by its start time instead. */
+        int r = pidfd >= 0 ? pidfd_alive(pidfd, 0) : 1;
         if (r < 0)
                 return r;
         if (r == 0)
@@ -208,7 +218,8 @@ static int proc_open_verified(pid_t pid, int pidfd, int *ret_procfd) {
 /* The process's effective uid must be uid. */
 static int process_check_uid(ThreadRef *ref, pid_t pid, uid_t uid) {
         PidfdInfo info;
-        int r = force_proc_fallback ? -EOPNOTSUPP : pidfd_get_info(ref->pidfd, PIDFD_INFO_CREDS, &info);
+        int r = force_proc_fallback || ref->pidfd < 0 ? -EOPNOTSUPP :
+                pidfd_get_info(ref->pidfd, PIDFD_INFO_CREDS, &info);
         if (r == 0)
                 return info.euid == uid ? 0 : PAD_ERROR_ACCESS_DENIED;
         if (r == -ESRCH)
@@ -241,7 +252,7 @@ static int thread_open_pidfd(ThreadRef *ref, pid_t tid) {
         if (force_proc_fallback)
                 return 0;
         int fd = sys_pidfd_open(tid, PIDFD_THREAD);
-        if (fd == -EINVAL)
+        if (fd == -EINVAL || fd == -ENOSYS)
                 return 0;
         if (fd == -ESRCH)
                 return PAD_ERROR_INVALID_ARGS;
@@ -288,8 +299,29 @@ static int thread_check_proc(ThreadRef *ref, pid_t pid, pid_t tid) {
         return r == -ESRCH ? PAD_ERROR_INVALID_ARGS : r;
 }
 
-/* tid is a thread of pid, which runs as uid. 0, PAD_ERROR_*, or -errno. */
-static int thread_verify(pid_t pid, uid_t uid, pid_t tid, ThreadRef *ref) {
+/* The process is the one that was pid when its client first called (start_time, 0: not
+ * known), and it is still there: through /proc/<pid>, which stays bound to that process. */
+static int process_check_start(ThreadRef *ref, pid_t pid, uint64_t start_time) {
+        int r;
+
+        if (start_time == 0 && ref->pidfd >= 0)
+                return 0;
+        if (ref->procfd < 0) {
+                r = proc_open_verified(pid, ref->pidfd, &ref->procfd);
+                if (r != 0)
+                        return r;
+        }
+        r = stat_start_time(ref->procfd, &ref->process_start);
+        if (r == -ESRCH || r == -ENOENT)
+                return PAD_ERROR_ACCESS_DENIED;
+        if (r < 0)
+                return r;
+        return start_time == 0 || ref->process_start == start_time ? 0 : PAD_ERROR_ACCESS_DENIED;
+}
+
+/* tid is a thread of pid (started at start_time), which runs as uid. 0, PAD_ERROR_*, or
+ * -errno. */
+static int thread_verify(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, ThreadRef *ref) {
         if (pid <= 0)
                 return -EINVAL;
         if (tid <= 0)
@@ -298,11 +330,14 @@ static int thread_verify(pid_t pid, uid_t uid, pid_t tid, ThreadRef *ref) {
         int fd = sys_pidfd_open(pid, 0);
         if (fd == -ESRCH || fd == -ENOENT)      /* gone, or not a thread-group leader */
                 return PAD_ERROR_ACCESS_DENIED;
-        if (fd < 0)
+        if (fd < 0 && fd != -ENOSYS)
                 return fd;
-        ref->pidfd = fd;
+        ref->pidfd = fd < 0 ? -1 : fd;
 
-        int r = process_check_uid(ref, pid, uid);
+        int r = process_check_start(ref, pid, start_time);
+        if (r != 0)
+                return r;
+        r = process_check_uid(ref, pid, uid);
         if (r != 0)
                 return r;
 
@@ -327,10 +362,10 @@ static int thread_still_there(const ThreadRef *ref) {
         if (ref->tidfd >= 0)
                 return pidfd_alive(ref->tidfd, PIDFD_SIGNAL_THREAD);
 
-        int r = pidfd_alive(ref->pidfd, 0);
+        uint64_t start;
+        int r = ref->pidfd >= 0 ? pidfd_alive(ref->pidfd, 0) : 1;
         if (r <= 0)
                 return r;
-        uint64_t start;
         r = stat_start_time(ref->taskfd, &start);
         if (r == -ESRCH || r == -ENOENT)
                 return 0;
@@ -347,13 +382,23 @@ static void sched_params_from_attr(const SchedAttr *a, SchedParams *ret) {
         };
 }
 
-int priority_read(pid_t pid, uid_t uid, pid_t tid, SchedParams *ret) {
+int priority_process_start_time(pid_t pid, uint64_t *ret) {
+        char path[64];
+
+        snprintf(path, sizeof path, "/proc/%d", (int) pid);
+        _cleanup_close_ int procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (procfd < 0)
+                return -errno;
+        return stat_start_time(procfd, ret);
+}
+
+int priority_read(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, SchedParams *ret) {
         _cleanup_(thread_ref_done) ThreadRef ref = THREAD_REF_NULL;
         SchedAttr attr;
 
         if (!ret)
                 return -EINVAL;
-        int r = thread_verify(pid, uid, tid, &ref);
+        int r = thread_verify(pid, uid, start_time, tid, &ref);
         if (r > 0)
                 return PAD_ERROR_INVALID_ARGS;
         if (r < 0)
@@ -405,13 +450,13 @@ static bool sched_params_valid(const SchedParams *p) {
         }
 }
 
-int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target) {
+int priority_raise(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, const SchedParams *target) {
         _cleanup_(thread_ref_done) ThreadRef ref = THREAD_REF_NULL;
         SchedAttr old;
 
         if (!target || !sched_params_valid(target))
                 return -EINVAL;
-        int r = thread_verify(pid, uid, tid, &ref);
+        int r = thread_verify(pid, uid, start_time, tid, &ref);
         if (r != 0)
                 return r;
         r = sched_attr_get(tid, &old);
@@ -436,13 +481,10 @@ int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target) {
         if (r < 0)
                 return r;
 
+        /* A thread found gone here may have left its tid to another task between the proof
+         * and the raise: that is said, and nothing more is written to whatever tid names now. */
         r = thread_still_there(&ref);
         if (r == 1)
                 return 0;
-        /* The thread went away and tid may name another task now: put back what was there
-         * (best effort; the size field selects the fields the kernel reads). */
-        old.size = sizeof(old);
-        old.sched_flags &= SCHED_FLAG_RESET_ON_FORK;
-        (void) sched_attr_set(tid, &old);
         return r < 0 ? r : PAD_ERROR_INVALID_ARGS;
 }

@@ -12,21 +12,29 @@ typedef struct SchedParams {
         unsigned rt_priority;   /* for FIFO/RR */
 } SchedParams;
 
-/* Verify tid is a thread of process pid (owned by uid) and read its scheduling.
- * 0, PAD_ERROR_INVALID_ARGS (not a thread of pid), or -errno. */
-int priority_read(pid_t pid, uid_t uid, pid_t tid, SchedParams *ret);
+/* Field 22 of /proc/<pid>/stat: with the pid, it names one process for the life of the
+ * machine, where the pid alone may be reused. */
+int priority_process_start_time(pid_t pid, uint64_t *ret);
 
-/* Verify tid is a thread of pid (owned by uid) and set it to target with
- * SCHED_FLAG_RESET_ON_FORK, never above target. 0, PAD_ERROR_INVALID_ARGS,
+/* Verify tid is a thread of process pid (owned by uid, and started at start_time unless
+ * that is 0) and read its scheduling. 0, PAD_ERROR_INVALID_ARGS (not a thread of pid; pid
+ * gone, another process now, or not uid's), or -errno. */
+int priority_read(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, SchedParams *ret);
+
+/* Verify tid is a thread of pid (owned by uid, started at start_time unless 0) and set it
+ * to target with SCHED_FLAG_RESET_ON_FORK, never above target. 0, PAD_ERROR_INVALID_ARGS,
  * PAD_ERROR_ACCESS_DENIED, or -errno. A failure found before the raise leaves tid
- * untouched. When the thread is found gone right after the raise (tid may name another task
- * by then), the task tid names is set back to the attributes read from it just before the
- * raise, best effort, and PAD_ERROR_INVALID_ARGS returned. */
-int priority_raise(pid_t pid, uid_t uid, pid_t tid, const SchedParams *target);
+ * untouched. The proof and the raise are two steps: a thread that exits between them, and
+ * whose tid another task takes within that moment, gives that task target (at most the
+ * client's own scheduling); the thread is found gone right after the raise, nothing more is
+ * written, and PAD_ERROR_INVALID_ARGS is returned. */
+int priority_raise(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, const SchedParams *target);
 
 /* For tests: verify through /proc/<pid>/task/<tid> (the path for kernels before 6.9,
  * without PIDFD_THREAD and PIDFD_GET_INFO) even where the kernel has the pidfd calls. */
 void priority_set_proc_fallback(bool on);
+/* For tests: behave as on a kernel without pidfd_open (before 5.3, or under valgrind). */
+void priority_set_no_pidfd(bool on);
 
 /* Keep only CAP_SYS_NICE in the effective, permitted and bounding sets (and ambient
  * cleared). *ret_kept: "cap_sys_nice" or "none", static. */

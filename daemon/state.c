@@ -53,8 +53,8 @@ size_t state_format_lease(const StateLease *l, char *buf) {
 
         format_hex(l->tag, tag);
         format_placement(l->placement, l->n_placement, placement, sizeof placement);
-        n = snprintf(buf, STATE_RECORD_MAX, "L %" PRIu64 " %s %u %d %" PRIu64 " %d %d %u %s %s\n",
-                     l->id, l->owner, (unsigned) l->uid, (int) l->pid, l->ttl_deadline,
+        n = snprintf(buf, STATE_RECORD_MAX, "L %" PRIu64 " %s %u %d %" PRIu64 " %" PRIu64 " %d %d %u %s %s\n",
+                     l->id, l->owner, (unsigned) l->uid, (int) l->pid, l->start_time, l->ttl_deadline,
                      l->sched.policy, l->sched.nice, l->sched.rt_priority, tag, placement);
         assert(n > 0 && (size_t) n < STATE_RECORD_MAX);
         return (size_t) n;
@@ -171,7 +171,7 @@ static bool owner_valid(const char *s) {
 static int parse_lease(char **tok, unsigned n, StateLease *l) {
         uint64_t v;
 
-        if (n != 11)
+        if (n != 12)
                 return -EBADMSG;
         *l = (StateLease) {};
         if (parse_u64(tok[1], UINT64_MAX - 1, &l->id) < 0 || l->id == 0 || !owner_valid(tok[2]))
@@ -181,15 +181,16 @@ static int parse_lease(char **tok, unsigned n, StateLease *l) {
                 return -EBADMSG;
         l->uid = (uid_t) v;
         if (parse_int(tok[4], 1, INT32_MAX, &l->pid) < 0 || l->pid < 1 ||
-            parse_u64(tok[5], UINT64_MAX, &l->ttl_deadline) < 0 ||
-            parse_int(tok[6], 0, 7, &l->sched.policy) < 0 ||
-            parse_int(tok[7], -20, 19, &l->sched.nice) < 0 ||
-            parse_u64(tok[8], 99, &v) < 0)
+            parse_u64(tok[5], UINT64_MAX, &l->start_time) < 0 ||
+            parse_u64(tok[6], UINT64_MAX, &l->ttl_deadline) < 0 ||
+            parse_int(tok[7], 0, 7, &l->sched.policy) < 0 ||
+            parse_int(tok[8], -20, 19, &l->sched.nice) < 0 ||
+            parse_u64(tok[9], 99, &v) < 0)
                 return -EBADMSG;
         l->sched.rt_priority = (unsigned) v;
-        if (parse_hex(tok[9], l->tag, BROKER_TAG_MAX) < 0)
+        if (parse_hex(tok[10], l->tag, BROKER_TAG_MAX) < 0)
                 return -EBADMSG;
-        return parse_placement(tok[10], l->placement, &l->n_placement);
+        return parse_placement(tok[11], l->placement, &l->n_placement);
 }
 
 /* The index of id in books, or where it would go, by binary search. */

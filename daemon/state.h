@@ -4,7 +4,8 @@
  * the whole table plus the next lease id and the bus it was kept on. Records are lines:
  *
  *   B <bus id>                     the bus the owners are names on (snapshot, first)
- *   L <id> <owner> <uid> <pid> <ttl deadline> <policy> <nice> <rt prio> <tag hex> <placement>
+ *   L <id> <owner> <uid> <pid> <start time> <ttl deadline> <policy> <nice> <rt prio> <tag hex>
+ *     <placement>
  *   G <id> <placement>             the lease shrank to this placement
  *   D <id>                         the lease ended
  *   N <next id>                    lease ids below it were given out (snapshot, last)
@@ -31,6 +32,7 @@ typedef struct StateLease {
         char owner[STATE_OWNER_MAX + 1];
         uid_t uid;
         pid_t pid;
+        uint64_t start_time;            /* of pid, 0: not known */
         uint64_t ttl_deadline;          /* CLOCK_MONOTONIC usec, 0: none */
         SchedParams sched;
         char tag[BROKER_TAG_MAX + 1];

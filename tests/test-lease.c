@@ -51,7 +51,10 @@ static Manager *manager(sd_event **ret_event, unsigned cap) {
 static Client *client(Manager *m, const char *name) {
         Client *c = NULL;
 
-        ck_assert_int_eq(client_new(m, name, getuid(), getpid(), &c), 0);
+        uint64_t start;
+
+        ck_assert_int_eq(priority_process_start_time(getpid(), &start), 0);
+        ck_assert_int_eq(client_new(m, name, getuid(), getpid(), start, &c), 0);
         return c;
 }
 

@@ -158,18 +158,19 @@ START_TEST(test_raise_idle_to_other) {
         SchedParams sp;
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         parked_start(&p);
         ck_assert_int_eq(attr_set(p.tid, SCHED_IDLE, 0), 0);
-        ck_assert_int_eq(priority_read(getpid(), geteuid(), p.tid, &sp), 0);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, p.tid, &sp), 0);
         ck_assert_int_eq(sp.policy, SCHED_IDLE);
 
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), p.tid, &other0), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &other0), 0);
         TestAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_OTHER);
         ck_assert_int_eq(a.sched_nice, 0);
         ck_assert(a.sched_flags & SCHED_FLAG_RESET_ON_FORK);
 
-        ck_assert_int_eq(priority_read(getpid(), geteuid(), p.tid, &sp), 0);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, p.tid, &sp), 0);
         ck_assert_int_eq(sp.policy, SCHED_OTHER);
         ck_assert_int_eq(sp.nice, 0);
         parked_stop(&p);
@@ -182,13 +183,14 @@ START_TEST(test_raise_to_nice_and_batch) {
         SchedParams batch = { .policy = SCHED_BATCH, .nice = 5 };
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         parked_start(&p);
         ck_assert_int_eq(attr_set(p.tid, SCHED_OTHER, 7), 0);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), p.tid, &nice2), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &nice2), 0);
         ck_assert_int_eq(attr_get(p.tid).sched_nice, 2);
 
         ck_assert_int_eq(attr_set(p.tid, SCHED_IDLE, 0), 0);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), p.tid, &batch), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &batch), 0);
         TestAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_BATCH);
         ck_assert_int_eq(a.sched_nice, 5);
@@ -202,11 +204,12 @@ START_TEST(test_never_lowers) {
         SchedParams idle = { .policy = SCHED_IDLE };
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         parked_start(&p);
         ck_assert_int_eq(attr_set(p.tid, SCHED_OTHER, 0), 0);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), p.tid, &nice10), 0);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), p.tid, &idle), 0);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), p.tid, &other0), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &nice10), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &idle), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &other0), 0);
         TestAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_OTHER);
         ck_assert_int_eq(a.sched_nice, 0);
@@ -220,10 +223,11 @@ START_TEST(test_uid_mismatch) {
         SchedParams sp;
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         parked_start(&p);
         ck_assert_int_eq(attr_set(p.tid, SCHED_IDLE, 0), 0);
-        ck_assert_int_eq(priority_raise(getpid(), NOBODY, p.tid, &other0), PAD_ERROR_ACCESS_DENIED);
-        ck_assert_int_eq(priority_read(getpid(), NOBODY, p.tid, &sp), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(priority_raise(getpid(), NOBODY, 0, p.tid, &other0), PAD_ERROR_ACCESS_DENIED);
+        ck_assert_int_eq(priority_read(getpid(), NOBODY, 0, p.tid, &sp), PAD_ERROR_INVALID_ARGS);
         ck_assert_int_eq(attr_get(p.tid).sched_policy, SCHED_IDLE);
         parked_stop(&p);
 }
@@ -235,22 +239,23 @@ START_TEST(test_foreign_thread) {
         SchedParams sp;
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         other_start(&o, 0);
         /* Same uid (root), another process: its thread is not ours to raise. */
-        int r = priority_raise(getpid(), geteuid(), o.tid, &other0);
+        int r = priority_raise(getpid(), geteuid(), 0, o.tid, &other0);
         ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
-        ck_assert_int_eq(priority_read(getpid(), geteuid(), o.tid, &sp), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, o.tid, &sp), PAD_ERROR_INVALID_ARGS);
         ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_IDLE);
 
         /* The other process claiming one of our threads. */
         parked_start(&p);
         ck_assert_int_eq(attr_set(p.tid, SCHED_IDLE, 0), 0);
-        r = priority_raise(o.pid, geteuid(), p.tid, &other0);
+        r = priority_raise(o.pid, geteuid(), 0, p.tid, &other0);
         ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
         ck_assert_int_eq(attr_get(p.tid).sched_policy, SCHED_IDLE);
 
         /* A non-leader tid as the "process". */
-        r = priority_raise(o.tid, geteuid(), o.tid, &other0);
+        r = priority_raise(o.tid, geteuid(), 0, o.tid, &other0);
         ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
         ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_IDLE);
         parked_stop(&p);
@@ -262,14 +267,15 @@ START_TEST(test_foreign_thread_of_nobody) {
         Other o;
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         other_start(&o, NOBODY);
         /* Right pid, right thread, wrong uid claimed; then the right uid but not our thread. */
-        ck_assert_int_eq(priority_raise(o.pid, 0, o.tid, &other0), PAD_ERROR_ACCESS_DENIED);
-        int r = priority_raise(getpid(), 0, o.tid, &other0);
+        ck_assert_int_eq(priority_raise(o.pid, 0, 0, o.tid, &other0), PAD_ERROR_ACCESS_DENIED);
+        int r = priority_raise(getpid(), 0, 0, o.tid, &other0);
         ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
         ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_IDLE);
         /* The owner itself, as paddd would do it for nobody's own lease. */
-        ck_assert_int_eq(priority_raise(o.pid, NOBODY, o.tid, &other0), 0);
+        ck_assert_int_eq(priority_raise(o.pid, NOBODY, 0, o.tid, &other0), 0);
         ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_OTHER);
         other_stop(&o);
 }
@@ -287,25 +293,26 @@ START_TEST(test_dead_and_bad_tids) {
         SchedParams sp;
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         parked_start(&p);
         pid_t tid = p.tid;
         parked_stop(&p);
-        int r = priority_raise(getpid(), geteuid(), tid, &other0);
+        int r = priority_raise(getpid(), geteuid(), 0, tid, &other0);
         /* A tid reused by someone else meanwhile may be refused as foreign instead. */
         if (proc_exists(tid))
                 ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
         else
                 ck_assert_int_eq(r, PAD_ERROR_INVALID_ARGS);
 
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, &other0), PAD_ERROR_INVALID_ARGS);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), -3, &other0), PAD_ERROR_INVALID_ARGS);
-        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, &sp), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, 0, &other0), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, -3, &other0), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, 0, &sp), PAD_ERROR_INVALID_ARGS);
 
         /* A process that is gone. */
         other_start(&o, 0);
         pid_t pid = o.pid, otid = o.tid;
         other_stop(&o);
-        r = priority_raise(pid, geteuid(), otid, &other0);
+        r = priority_raise(pid, geteuid(), 0, otid, &other0);
         ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
 }
 END_TEST
@@ -316,12 +323,35 @@ START_TEST(test_bad_target) {
         SchedParams bad_rt = { .policy = SCHED_FIFO, .rt_priority = 0 };
         SchedParams sp;
 
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), gettid(), NULL), -EINVAL);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), gettid(), &bad_policy), -EINVAL);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), gettid(), &bad_nice), -EINVAL);
-        ck_assert_int_eq(priority_raise(getpid(), geteuid(), gettid(), &bad_rt), -EINVAL);
-        ck_assert_int_eq(priority_read(getpid(), geteuid(), gettid(), NULL), -EINVAL);
-        ck_assert_int_eq(priority_read(0, geteuid(), gettid(), &sp), -EINVAL);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, gettid(), NULL), -EINVAL);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, gettid(), &bad_policy), -EINVAL);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, gettid(), &bad_nice), -EINVAL);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, gettid(), &bad_rt), -EINVAL);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, gettid(), NULL), -EINVAL);
+        ck_assert_int_eq(priority_read(0, geteuid(), 0, gettid(), &sp), -EINVAL);
+}
+END_TEST
+
+/* A process is named by pid and start time: a caller whose recorded start time is not the
+ * process's now (the pid was reused) is refused, and nothing is written. */
+START_TEST(test_stale_start_time) {
+        SchedParams sp;
+        uint64_t start = 0;
+        Parked p;
+
+        priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
+        ck_assert_int_eq(priority_process_start_time(getpid(), &start), 0);
+        ck_assert_uint_gt(start, 0);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), start, gettid(), &sp), 0);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), start + 1, gettid(), &sp), PAD_ERROR_INVALID_ARGS);
+        parked_start(&p);
+        ck_assert_int_eq(attr_set(p.tid, SCHED_IDLE, 0), 0);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), start + 1, p.tid, &other0), PAD_ERROR_ACCESS_DENIED);
+        ck_assert_int_eq(attr_get(p.tid).sched_policy, SCHED_IDLE);
+        ck_assert_int_eq(priority_raise(getpid(), geteuid(), start, p.tid, &other0), 0);
+        ck_assert_int_eq(attr_get(p.tid).sched_policy, SCHED_OTHER);
+        parked_stop(&p);
 }
 END_TEST
 
@@ -329,8 +359,9 @@ START_TEST(test_read_matches_kernel) {
         SchedParams sp;
 
         priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
         ck_assert_int_eq(setpriority(PRIO_PROCESS, (id_t) gettid(), 4), 0);
-        ck_assert_int_eq(priority_read(getpid(), geteuid(), gettid(), &sp), 0);
+        ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, gettid(), &sp), 0);
         TestAttr a = attr_get(gettid());
         ck_assert_int_eq(sp.policy, (int) a.sched_policy);
         ck_assert_int_eq(sp.nice, a.sched_nice);
@@ -533,14 +564,15 @@ static const char *bus_unavailable(void) {
 static Suite *priority_suite(const char **ret_bus_skip) {
         Suite *s = suite_create("priority");
         TCase *tc = tcase_create("direct");
-        tcase_add_loop_test(tc, test_raise_idle_to_other, 0, 2);
-        tcase_add_loop_test(tc, test_raise_to_nice_and_batch, 0, 2);
-        tcase_add_loop_test(tc, test_never_lowers, 0, 2);
-        tcase_add_loop_test(tc, test_uid_mismatch, 0, 2);
-        tcase_add_loop_test(tc, test_foreign_thread, 0, 2);
-        tcase_add_loop_test(tc, test_foreign_thread_of_nobody, 0, 2);
-        tcase_add_loop_test(tc, test_dead_and_bad_tids, 0, 2);
-        tcase_add_loop_test(tc, test_read_matches_kernel, 0, 2);
+        tcase_add_loop_test(tc, test_raise_idle_to_other, 0, 3);
+        tcase_add_loop_test(tc, test_raise_to_nice_and_batch, 0, 3);
+        tcase_add_loop_test(tc, test_never_lowers, 0, 3);
+        tcase_add_loop_test(tc, test_uid_mismatch, 0, 3);
+        tcase_add_loop_test(tc, test_foreign_thread, 0, 3);
+        tcase_add_loop_test(tc, test_foreign_thread_of_nobody, 0, 3);
+        tcase_add_loop_test(tc, test_dead_and_bad_tids, 0, 3);
+        tcase_add_loop_test(tc, test_read_matches_kernel, 0, 3);
+        tcase_add_loop_test(tc, test_stale_start_time, 0, 3);
         tcase_add_test(tc, test_bad_target);
         tcase_add_test(tc, test_unprivileged_cannot_leave_idle);
         suite_add_tcase(s, tc);

@@ -21,6 +21,7 @@ static StateLease sample(uint64_t id) {
                 .id = id,
                 .uid = 1000 + (uid_t) id,
                 .pid = 4000 + (pid_t) id,
+                .start_time = 777000 + id,
                 .ttl_deadline = id % 2 ? 0 : 123456789 + id,
                 .sched = { .policy = 0, .nice = -5, .rt_priority = 0 },
                 .n_placement = 2,
@@ -37,6 +38,7 @@ static void assert_lease_eq(const StateLease *a, const StateLease *b) {
         ck_assert_str_eq(a->owner, b->owner);
         ck_assert_uint_eq(a->uid, b->uid);
         ck_assert_int_eq(a->pid, b->pid);
+        ck_assert_uint_eq(a->start_time, b->start_time);
         ck_assert_uint_eq(a->ttl_deadline, b->ttl_deadline);
         ck_assert_int_eq(a->sched.policy, b->sched.policy);
         ck_assert_int_eq(a->sched.nice, b->sched.nice);
@@ -97,19 +99,19 @@ static const struct {
         const char *text;
         unsigned line;
 } bad_records[] = {
-        { "L 1 :1.1 0 10 0 0 0 0 - 0:1\nL 1 :1.2 0 10 0 0 0 0 - 0:1\n", 2 },   /* id twice */
-        { "L 5 :1.1 0 10 0 0 0 0 - 0:1\nL 3 :1.2 0 10 0 0 0 0 - 0:1\n", 2 },   /* id went back */
+        { "L 1 :1.1 0 10 0 0 0 0 0 - 0:1\nL 1 :1.2 0 10 0 0 0 0 0 - 0:1\n", 2 },   /* id twice */
+        { "L 5 :1.1 0 10 0 0 0 0 0 - 0:1\nL 3 :1.2 0 10 0 0 0 0 0 - 0:1\n", 2 },   /* id went back */
         { "D 4\n", 1 },                                                         /* unknown id */
         { "G 4 0:1\n", 1 },
-        { "L 1 1.1 0 10 0 0 0 0 - 0:1\n", 1 },                                  /* not a unique name */
-        { "L 1 :1.1 0 0 0 0 0 0 - 0:1\n", 1 },                                  /* pid 0 */
-        { "L 1 :1.1 0 10 0 0 20 0 - 0:1\n", 1 },                                /* nice 20 */
-        { "L 1 :1.1 0 10 0 0 0 0 - 0:0\n", 1 },                                 /* 0 helpers */
-        { "L 1 :1.1 0 10 0 0 0 0 - 0:4097\n", 1 },
-        { "L 1 :1.1 0 10 0 0 0 0 - 1024:1\n", 1 },                              /* node id */
-        { "L 1 :1.1 0 10 0 0 0 0 6 0:1\n", 1 },                                 /* odd hex */
-        { "L 1 :1.1 0 10 0 0 0 0 - 0:1", 1 },                                   /* torn */
-        { "L 1 :1.1 0 10 0 0 0 0 -\n", 1 },                                     /* fields */
+        { "L 1 1.1 0 10 0 0 0 0 0 - 0:1\n", 1 },                                  /* not a unique name */
+        { "L 1 :1.1 0 0 0 0 0 0 0 - 0:1\n", 1 },                                  /* pid 0 */
+        { "L 1 :1.1 0 10 0 0 0 20 0 - 0:1\n", 1 },                                /* nice 20 */
+        { "L 1 :1.1 0 10 0 0 0 0 0 - 0:0\n", 1 },                                 /* 0 helpers */
+        { "L 1 :1.1 0 10 0 0 0 0 0 - 0:4097\n", 1 },
+        { "L 1 :1.1 0 10 0 0 0 0 0 - 1024:1\n", 1 },                              /* node id */
+        { "L 1 :1.1 0 10 0 0 0 0 0 6 0:1\n", 1 },                                 /* odd hex */
+        { "L 1 :1.1 0 10 0 0 0 0 0 - 0:1", 1 },                                   /* torn */
+        { "L 1 :1.1 0 10 0 0 0 0 0 -\n", 1 },                                     /* fields */
         { "N 5\n", 1 },                                                         /* journal */
         { "X 1\n", 1 },
         { "\n", 1 },
@@ -129,7 +131,7 @@ START_TEST(test_snapshot_next_id_below_leases) {
         StateBooks b = { .next_id = 1 };
         unsigned line = 0;
 
-        ck_assert_int_eq(apply(&b, "B -\nL 8 :1.1 0 10 0 0 0 0 - -\nN 5\n", true, &line), -EBADMSG);
+        ck_assert_int_eq(apply(&b, "B -\nL 8 :1.1 0 10 0 0 0 0 0 - -\nN 5\n", true, &line), -EBADMSG);
         ck_assert_uint_eq(line, 3);
         state_books_done(&b);
 }
