@@ -23,6 +23,14 @@
 #define BROKER_TAG_MAX 64u              /* bytes of a lease's tag, without the NUL */
 #define BROKER_NODE_ID_MAX 1023         /* largest NUMA node id (the kernel's MAX_NUMNODES - 1) */
 
+/* ListLeases, whose answer grows with the leases: per connection of a caller that is not an
+ * admin a burst of this many, then this many a second; refused to everyone while paddd has
+ * more than
+ * BROKER_LIST_QUEUE_MAX messages waiting to go out (LimitsExceeded in both cases). */
+#define BROKER_LIST_BURST 8u
+#define BROKER_LIST_PER_SEC 4u
+#define BROKER_LIST_QUEUE_MAX 64u
+
 /* Every error name the broker answers with and the errno a client sees for it:
  * Busy EBUSY, Timeout ETIMEDOUT, NoSuchNode ENXIO, LimitsExceeded EUSERS, AccessDenied
  * EACCES, InvalidArgs EINVAL, NotSupported EOPNOTSUPP. Register it with

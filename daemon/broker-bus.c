@@ -361,11 +361,37 @@ static int method_acquire(sd_bus_message *message, void *userdata, sd_bus_error 
 
 /* ---- ListLeases, SetQuota, Reload ----------------------------------------------------- */
 
+/* ListLeases' answer grows with the leases: bounded per caller (admins, trusted to read
+ * what they ask for, are not) and by paddd's queue, so that callers who never read cannot
+ * make paddd hold their answers for everyone else. */
+static int list_leases_allowed(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        uint64_t now = 0, queued = 0;
+        Client *c;
+        int r;
+
+        r = bus_get_client(m, message, &c, error);
+        if (r < 0)
+                return r;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (sd_bus_get_n_queued_write(sd_bus_message_get_bus(message), &queued) >= 0 &&
+            queued > BROKER_LIST_QUEUE_MAX)
+                return bus_error_set(error, PAD_ERROR_LIMITS_EXCEEDED,
+                                     "paddd has %" PRIu64 " messages still to send; ListLeases later.", queued);
+        if (!client_is_admin(c) && !client_take_list_token(c, now))
+                return bus_error_set(error, PAD_ERROR_LIMITS_EXCEEDED,
+                                     "At most %u ListLeases calls at once and %u a second per connection.",
+                                     BROKER_LIST_BURST, BROKER_LIST_PER_SEC);
+        return 0;
+}
+
 static int method_list_leases(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Manager *m = userdata;
         int r;
 
+        r = list_leases_allowed(m, message, error);
+        if (r < 0)
+                return r;
         r = sd_bus_message_new_method_return(message, &reply);
         if (r < 0)
                 return r;

@@ -59,6 +59,7 @@ int client_new(Manager *m, const char *name, uid_t uid, pid_t pid, uint64_t star
         c->uid = uid;
         c->pid = pid;
         c->start_time = start_time;
+        c->list_tokens = BROKER_LIST_BURST;
         c->name = strdup(name);
         if (!c->name)
                 return -ENOMEM;
@@ -123,6 +124,23 @@ static bool user_in_group(uid_t uid, const char *group) {
                 if (streq(*mem, p->pw_name))
                         return true;
         return false;
+}
+
+bool client_take_list_token(Client *c, uint64_t now_usec) {
+        uint64_t period = 1000000u / BROKER_LIST_PER_SEC;
+
+        if (now_usec > c->list_refilled) {
+                uint64_t n = (now_usec - c->list_refilled) / period;
+
+                if (n > 0 || c->list_refilled == 0) {
+                        c->list_tokens = (unsigned) MIN((uint64_t) BROKER_LIST_BURST, c->list_tokens + n);
+                        c->list_refilled = c->list_refilled == 0 ? now_usec : c->list_refilled + n * period;
+                }
+        }
+        if (c->list_tokens == 0)
+                return false;
+        c->list_tokens--;
+        return true;
 }
 
 bool client_is_admin(const Client *c) {

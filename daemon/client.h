@@ -15,6 +15,8 @@ struct Client {
         uid_t uid;
         pid_t pid;
         uint64_t start_time;    /* of pid when it first called: pid + start time name it */
+        unsigned list_tokens;   /* ListLeases calls it may make now */
+        uint64_t list_refilled; /* CLOCK_MONOTONIC usec of the last refill */
         BudgetClient *budget_client;
         Lease *leases;
         Waiter *waiters;
@@ -30,5 +32,8 @@ Client *client_find(Manager *m, const char *name);
 /* The connection name went away: free its client, if any, and serve whom that frees
  * slots for. Returns whether there was one. */
 bool client_vanished(Manager *m, const char *name);
+/* Take one of the client's ListLeases tokens at now_usec (BROKER_LIST_BURST, refilled
+ * BROKER_LIST_PER_SEC a second); false when none is left. */
+bool client_take_list_token(Client *c, uint64_t now_usec);
 /* Admin: uid 0 or in the config's AdminGroup. Fails closed. */
 bool client_is_admin(const Client *c);

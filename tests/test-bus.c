@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "fixture.h"
 #include "util.h"
@@ -1305,6 +1306,46 @@ START_TEST(test_config_fifo) {
 }
 END_TEST
 
+/* ListLeases from a caller that is not an admin: a burst, then a few a second. */
+static int list_flood_child(void *arg, char *msg, size_t size) {
+        sd_bus *b = NULL;
+        sd_bus_error err = SD_BUS_ERROR_NULL;
+        unsigned ok = 0, refused = 0;
+        int r;
+
+        if (drop_to_nobody(msg, size))
+                return 1;
+        r = bus_open_spec(fx.address, NULL, &b);
+        if (r < 0)
+                return fail_msg(msg, size, "connecting: %s", strerror(-r));
+        for (unsigned i = 0; i < 2 * BROKER_LIST_BURST; i++) {
+                r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases", &err, NULL, "");
+                if (r >= 0)
+                        ok++;
+                else if (sd_bus_error_has_name(&err, E_LIMITS))
+                        refused++;
+                sd_bus_error_free(&err);
+        }
+        if (ok < BROKER_LIST_BURST || refused == 0)
+                return fail_msg(msg, size, "%u answered, %u refused of %u", ok, refused, 2 * BROKER_LIST_BURST);
+        usleep(2 * 1000000 / BROKER_LIST_PER_SEC);
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases", &err, NULL, "");
+        if (r < 0)
+                return fail_msg(msg, size, "after a pause: %s", err.name);
+        /* Acquire is not rate-limited. */
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Acquire", &err, NULL, "uia{sv}", 1, -1, 0);
+        if (r < 0)
+                return fail_msg(msg, size, "Acquire: %s", err.name);
+        sd_bus_flush_close_unref(b);
+        return 0;
+}
+
+START_TEST(test_list_leases_bounded) {
+        start(CONF_CAP(4));
+        run_child(list_flood_child, NULL);
+}
+END_TEST
+
 /* ---- reload ------------------------------------------------------------------------ */
 
 START_TEST(test_reload) {
@@ -1823,6 +1864,7 @@ static Suite *bus_suite(void) {
         if (geteuid() == 0 && getgrgid(NOBODY) && streq(getgrgid(NOBODY)->gr_name, "nogroup")) {
                 ADD_CASE(s, nonroot_denied);
                 ADD_CASE(s, admin_group);
+                ADD_CASE(s, list_leases_bounded);
         } else
                 fprintf(stderr, "not root, or no group nogroup (65534): the setuid-nobody tests are left out\n");
         ADD_CASE(s, malformed_args);
