@@ -62,6 +62,8 @@ int bus_get_client(Manager *m, sd_bus_message *message, Client **ret, sd_bus_err
         r = sender ? bus_client_new(m, message, sender, ret) : PAD_ERROR_ACCESS_DENIED;
         if (r == 0)
                 return 0;
+        if (r == PAD_ERROR_ACCESS_DENIED)
+                manager_count(m, STATS_DENIED_ACCESS);
         return bus_error_set(error, r, r == PAD_ERROR_ACCESS_DENIED ?
                              "The bus gave no trustworthy credentials for the caller." : NULL);
 }
@@ -344,8 +346,10 @@ static int method_acquire(sd_bus_message *message, void *userdata, sd_bus_error 
         if (!sd_bus_message_get_expect_reply(message))
                 return bus_error_set(error, PAD_ERROR_INVALID_ARGS, "Acquire must expect a reply.");
         r = acquire_parse(message, &req, error);
-        if (r < 0)
+        if (r < 0) {
+                manager_count(m, STATS_DENIED_INVALID);
                 return r;
+        }
         r = bus_get_client(m, message, &c, error);
         if (r < 0)
                 return r;
@@ -411,6 +415,63 @@ static int method_list_leases(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int append_counters(sd_bus_message *reply, const Stats *s) {
+        int r = sd_bus_message_open_container(reply, 'a', "{st}");
+
+        for (StatsCounter c = 0; r >= 0 && c < _STATS_COUNTER_MAX; c++)
+                r = sd_bus_message_append(reply, "{st}", stats_counter_name(c), s->counter[c]);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int append_histogram(sd_bus_message *reply, const Stats *s) {
+        int r = sd_bus_message_open_container(reply, 'a', "(tt)");
+
+        for (unsigned b = 0; r >= 0 && b < STATS_WAIT_BUCKETS; b++)
+                r = sd_bus_message_append(reply, "(tt)",
+                                          b < STATS_WAIT_BUCKETS - 1 ? stats_wait_bounds[b] : UINT64_MAX,
+                                          s->wait_bucket[b]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_message_append(reply, "t", s->wait_usec_sum);
+}
+
+static int append_nodes_and_users(Manager *m, sd_bus_message *reply, const Stats *s) {
+        int r = sd_bus_message_open_container(reply, 'a', "(itt)");
+
+        for (unsigned i = 0; r >= 0 && i < s->n_nodes; i++) {
+                int id;
+
+                manager_get_node(m, i, &id, NULL, NULL, NULL);
+                r = sd_bus_message_append(reply, "(itt)", id, s->node_grants[i], s->node_helpers[i]);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(utt)");
+        for (unsigned i = 0; r >= 0 && i < s->n_users; i++)
+                r = sd_bus_message_append(reply, "(utt)", (uint32_t) s->users[i].uid, s->users[i].grants,
+                                          s->users[i].helpers);
+        return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int method_get_statistics(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Manager *m = userdata;
+        const Stats *s = manager_get_stats(m);
+        int r;
+
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r >= 0)
+                r = append_counters(reply, s);
+        if (r >= 0)
+                r = append_histogram(reply, s);
+        if (r >= 0)
+                r = append_nodes_and_users(m, reply, s);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 /* The caller's client, which must be an admin. */
 static int bus_check_admin(Manager *m, sd_bus_message *message, const char *what, sd_bus_error *error) {
         Client *c;
@@ -420,6 +481,7 @@ static int bus_check_admin(Manager *m, sd_bus_message *message, const char *what
         if (r < 0)
                 return r;
         if (!client_is_admin(c)) {
+                manager_count(m, STATS_DENIED_ACCESS);
                 log_notice("Refused %s to %s (uid " UID_FMT "): not an admin.", what, c->name, c->uid);
                 return bus_error_set(error, PAD_ERROR_ACCESS_DENIED,
                                      "%s needs uid 0 or membership in the AdminGroup.", what);
@@ -486,6 +548,11 @@ static const sd_bus_vtable broker_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ouuuss)", leases),
                                 method_list_leases, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetStatistics",
+                                SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a{st}", counters, "a(tt)", wait_histogram, "t", wait_usec_sum,
+                                              "a(itt)", nodes, "a(utt)", users),
+                                method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetQuota",
                                 SD_BUS_ARGS("i", node, "u", max_helpers),
                                 SD_BUS_NO_RESULT,

@@ -81,6 +81,8 @@ bool client_vanished(Manager *m, const char *name) {
                 return false;
         if (c->leases || c->waiters)
                 log_debug("Client %s (pid " PID_FMT ") went away, reclaiming its leases.", c->name, c->pid);
+        LIST_FOREACH(leases, l, c->leases)
+                manager_count(m, STATS_RECLAIMED);
         client_free(c);
         manager_slots_returned(m);
         return true;

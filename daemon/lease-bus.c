@@ -77,6 +77,7 @@ static int property_get_tag(sd_bus *bus, const char *path, const char *interface
 static int lease_check_owner(Lease *l, sd_bus_message *message, sd_bus_error *error) {
         if (lease_is_owned_by(l, sd_bus_message_get_sender(message)))
                 return 0;
+        manager_count(l->manager, STATS_DENIED_ACCESS);
         return bus_error_set(error, PAD_ERROR_ACCESS_DENIED,
                              "Only the connection that acquired lease %" PRIu64 " may call its methods.",
                              l->id);

@@ -27,6 +27,7 @@ struct Waiter {
         char tag[BROKER_TAG_MAX + 1];
         SchedParams sched;
         uint64_t ttl_usec;
+        uint64_t queued_at;     /* CLOCK_MONOTONIC usec */
         LIST_FIELDS(Waiter, waiters);
 };
 
@@ -83,6 +84,45 @@ void lease_to_state(const Lease *l, StateLease *ret) {
                 lease_get_placement(l, i, &ret->placement[i].node, &ret->placement[i].helpers);
 }
 
+/* ---- counting ------------------------------------------------------------------------- */
+
+static void count_grant(Manager *m, const Lease *l) {
+        unsigned n = MIN(lease_get_n_placement(l), STATE_PLACEMENT_MAX), index[STATE_PLACEMENT_MAX],
+                 helpers[STATE_PLACEMENT_MAX];
+
+        for (unsigned i = 0; i < n; i++) {
+                int node;
+
+                lease_get_placement(l, i, &node, &helpers[i]);
+                index[i] = (unsigned) MAX(topology_node_index(m->topology, node), 0);
+        }
+        stats_grant(&m->stats, l->client->uid, index, helpers, n);
+}
+
+static void count_refusal(Manager *m, int r) {
+        switch (r) {
+        case PAD_ERROR_BUSY:
+        case PAD_ERROR_NEVER_FITS:
+                manager_count(m, STATS_DENIED_BUSY);
+                break;
+        case PAD_ERROR_LIMITS_EXCEEDED:
+                manager_count(m, STATS_DENIED_LIMITS);
+                break;
+        case PAD_ERROR_TIMEOUT:
+                manager_count(m, STATS_DENIED_TIMEOUT);
+                break;
+        case PAD_ERROR_ACCESS_DENIED:
+                manager_count(m, STATS_DENIED_ACCESS);
+                break;
+        case PAD_ERROR_INVALID_ARGS:
+        case PAD_ERROR_NO_SUCH_NODE:
+                manager_count(m, STATS_DENIED_INVALID);
+                break;
+        default:
+                break;
+        }
+}
+
 /* ---- leases --------------------------------------------------------------------------- */
 
 Lease *lease_free(Lease *l) {
@@ -105,6 +145,7 @@ static int lease_on_ttl(sd_event_source *s, uint64_t usec, void *userdata) {
                   l->id, l->client->name, lease_get_granted(l));
         if (m->hooks.lease_expired)
                 m->hooks.lease_expired(l, m->hooks.userdata);
+        manager_count(m, STATS_TTL_EXPIRED);
         lease_free(l);
         manager_slots_returned(m);
         return 0;
@@ -188,6 +229,7 @@ void lease_release(Lease *l) {
 
         log_debug("Lease %" PRIu64 " of %s released (%u helpers).", l->id, l->client->name,
                   lease_get_granted(l));
+        manager_count(m, STATS_RELEASES);
         lease_free(l);
         manager_slots_returned(m);
 }
@@ -202,6 +244,7 @@ int lease_shrink(Lease *l, unsigned count, unsigned *ret_granted) {
         log_debug("Lease %" PRIu64 " of %s shrunk by %u to %u helpers.", l->id, l->client->name,
                   count, *ret_granted);
         books_lease_changed(m, l);
+        manager_count(m, STATS_SHRINKS);
         if (m->hooks.lease_changed)
                 m->hooks.lease_changed(l, m->hooks.userdata);
         manager_slots_returned(m);
@@ -212,6 +255,7 @@ int lease_raise_priority(Lease *l, pid_t tid) {
         int r;
 
         r = priority_raise(l->client->pid, l->client->uid, l->client->start_time, tid, &l->sched);
+        manager_count(l->manager, r == 0 ? STATS_RAISES : STATS_RAISES_REFUSED);
         if (r < 0)
                 log_warning_errno(r, "Raising thread " PID_FMT " of %s (lease %" PRIu64 ") failed: %m",
                                   tid, l->client->name, l->id);
@@ -227,6 +271,12 @@ static void waiter_complete(Waiter *w, int r, Lease *l) {
         WaiterComplete complete = TAKE_PTR(w->complete);
 
         assert(complete);
+        if (r != -ECONNRESET)
+                stats_wait_ended(&w->manager->stats, now_usec() - w->queued_at);
+        if (r == 0)
+                count_grant(w->manager, l);
+        else
+                count_refusal(w->manager, r);
         if (complete(r, l, w->userdata) < 0 && l) {
                 log_debug("Could not hand lease %" PRIu64 " to %s, ending it.", l->id, w->client->name);
                 lease_free(l);
@@ -283,6 +333,8 @@ static int waiter_new(Client *c, const AcquireRequest *req, const BudgetRequest 
         }
         w->complete = complete;
         w->userdata = userdata;
+        w->queued_at = now_usec();
+        manager_count(m, STATS_WAITS);
         log_debug("Acquire call of %s waits for %u of %u helpers (%" PRIu64 " us).",
                   c->name, req->min, req->helpers, req->wait_usec);
         return 0;
@@ -348,8 +400,8 @@ static int thread_allowed_nodes(const Topology *t, pid_t tid, bool **ret) {
         return 0;
 }
 
-int lease_acquire(Client *c, const AcquireRequest *req, WaiterComplete complete, void *userdata,
-                  Lease **ret_lease) {
+static int acquire(Client *c, const AcquireRequest *req, WaiterComplete complete, void *userdata,
+                   Lease **ret_lease) {
         _cleanup_free_ bool *allowed = NULL;
         Manager *m = c->manager;
         SchedParams sched = {};
@@ -386,6 +438,7 @@ int lease_acquire(Client *c, const AcquireRequest *req, WaiterComplete complete,
                 log_debug("Lease %" PRIu64 " granted %u helpers to %s (uid " UID_FMT ", pid " PID_FMT
                           ", tag '%s').", (*ret_lease)->id, lease_get_granted(*ret_lease), c->name,
                           c->uid, c->pid, req->tag);
+                count_grant(m, *ret_lease);
                 manager_state_changed(m);
                 return 0;
         }
@@ -402,4 +455,13 @@ int lease_acquire(Client *c, const AcquireRequest *req, WaiterComplete complete,
         manager_state_changed(m);
         *ret_lease = NULL;
         return 0;
+}
+
+int lease_acquire(Client *c, const AcquireRequest *req, WaiterComplete complete, void *userdata,
+                  Lease **ret_lease) {
+        int r = acquire(c, req, complete, userdata, ret_lease);
+
+        if (r > 0)
+                count_refusal(c->manager, r);
+        return r;
 }

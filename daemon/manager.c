@@ -34,6 +34,14 @@ void manager_get_counts(const Manager *m, ManagerCounts *ret) {
         };
 }
 
+const Stats *manager_get_stats(const Manager *m) {
+        return &m->stats;
+}
+
+void manager_count(Manager *m, StatsCounter c) {
+        stats_count(&m->stats, c);
+}
+
 unsigned manager_get_n_nodes(const Manager *m) {
         return budget_get_n_nodes(m->budget);
 }
@@ -108,6 +116,7 @@ int manager_reload(Manager *m, char **ret_error) {
         if (r < 0) {
                 if (!error && asprintf(&error, "%s", strerror(-r)) < 0)
                         error = NULL;
+                manager_count(m, STATS_RELOADS_FAILED);
                 log_warning("Reload failed, keeping the old configuration: %s",
                             error ? error : "out of memory");
                 (void) notifier_send(m->notifier, "READY=1");
@@ -118,6 +127,7 @@ int manager_reload(Manager *m, char **ret_error) {
 
         config_free(m->config);
         m->config = config;
+        manager_count(m, STATS_RELOADS);
         log_info("Configuration reloaded: %u helpers machine-wide, helper policy %s.",
                  budget_get_max_helpers(m->budget), helper_policy_to_string(m->config->helper_policy));
         lease_dispatch(m);
@@ -233,6 +243,9 @@ int manager_new(sd_event *event, const ManagerOptions *options, Manager **ret, c
                 return r;
 
         n_nodes = MAX(budget_get_n_nodes(m->budget), 1u);
+        r = stats_init(&m->stats, budget_get_n_nodes(m->budget));
+        if (r < 0)
+                return r;
         m->emitted.node_max = calloc(n_nodes, sizeof(unsigned));
         m->emitted.node_in_use = calloc(n_nodes, sizeof(unsigned));
         if (!m->emitted.node_max || !m->emitted.node_in_use)
@@ -266,6 +279,7 @@ Manager *manager_free(Manager *m) {
         topology_free(m->topology);
         free(m->emitted.node_max);
         free(m->emitted.node_in_use);
+        stats_done(&m->stats);
         free(m->status);
         free(m->config_path);
         free(m->dropin_dir);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "list.h"
 #include "notify.h"
+#include "stats.h"
 #include "topology.h"
 
 typedef struct Manager Manager;
@@ -53,6 +54,7 @@ struct Manager {
         Budget *budget;
         ManagerHooks hooks;
         Books *books;                   /* NULL: nothing is kept across restarts */
+        Stats stats;                    /* since start */
 
         Client *client_list;
         void *clients;                  /* tsearch tree of Client by name */
@@ -89,6 +91,8 @@ int manager_reload(Manager *m, char **ret_error);
 int manager_set_quota(Manager *m, int node, unsigned max_helpers);
 
 void manager_get_counts(const Manager *m, ManagerCounts *ret);
+const Stats *manager_get_stats(const Manager *m);
+void manager_count(Manager *m, StatsCounter c);
 unsigned manager_get_n_nodes(const Manager *m);
 void manager_get_node(const Manager *m, unsigned index, int *ret_id, unsigned *ret_cpus,
                       unsigned *ret_max, unsigned *ret_in_use);

@@ -1346,6 +1346,66 @@ START_TEST(test_list_leases_bounded) {
 }
 END_TEST
 
+/* GetStatistics counts what happened: grants, refusals by reason, waits, reclaims. */
+static uint64_t counter(sd_bus *b, const char *want) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        const char *name;
+        uint64_t v, found = UINT64_MAX;
+        int r;
+
+        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "GetStatistics", &err, &reply, "");
+        assert_ok(r, &err);
+        ck_assert_int_ge(sd_bus_message_enter_container(reply, 'a', "{st}"), 0);
+        while ((r = sd_bus_message_read(reply, "{st}", &name, &v)) > 0)
+                if (streq(name, want))
+                        found = v;
+        ck_assert_int_ge(r, 0);
+        ck_assert_msg(found != UINT64_MAX, "no counter %s", want);
+        return found;
+}
+
+START_TEST(test_statistics) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL, *gone = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *p = NULL;
+        uint32_t g = 0;
+        Waiter w;
+
+        start(CONF_CAP(4));
+        b = bus_open();
+        gone = bus_open();
+        assert_ok(acquire(b, 3, -1, NULL, &err, &p, &g), &err);
+        assert_ok(lease_shrink(b, p, 1, &err, &g), &err);
+        ck_assert_int_lt(acquire(b, 4, -1, (Opt[]) { OPT_U("min", 4), OPT_END }, &err, NULL, NULL), 0);
+        sd_bus_error_free(&err);
+        ck_assert_int_lt(acquire(b, 0, -1, NULL, &err, NULL, NULL), 0);
+        sd_bus_error_free(&err);
+        waiter_send(&w, 3, (Opt[]) { OPT_U("min", 3), OPT_T("wait_usec", 50000), OPT_END });
+        ck_assert(waiter_wait(&w, POLL_MS));
+        ck_assert_str_eq(w.error, E_TIMEOUT);
+        waiter_done(&w);
+        assert_ok(acquire(gone, 1, -1, NULL, &err, NULL, NULL), &err);
+        gone = sd_bus_flush_close_unref(gone);
+        ck_assert_uint_eq(wait_broker_u(b, "InUse", 2), 2);
+        assert_ok(lease_release(b, p, &err), &err);
+
+        ck_assert_uint_eq(counter(b, "grants"), 2);
+        ck_assert_uint_eq(counter(b, "helpers_granted"), 4);
+        ck_assert_uint_eq(counter(b, "shrinks"), 1);
+        ck_assert_uint_eq(counter(b, "denied_busy"), 1);
+        ck_assert_uint_eq(counter(b, "denied_invalid"), 1);
+        ck_assert_uint_eq(counter(b, "waits"), 1);
+        ck_assert_uint_eq(counter(b, "denied_timeout"), 1);
+        ck_assert_uint_eq(counter(b, "reclaimed"), 1);
+        ck_assert_uint_eq(counter(b, "releases"), 1);
+        /* A reload does not reset them. */
+        assert_ok(sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Reload", &err, NULL, ""), &err);
+        ck_assert_uint_eq(counter(b, "grants"), 2);
+        ck_assert_uint_eq(counter(b, "reloads"), 1);
+}
+END_TEST
+
 /* ---- reload ------------------------------------------------------------------------ */
 
 START_TEST(test_reload) {
@@ -1876,6 +1936,7 @@ static Suite *bus_suite(void) {
         ADD_CASE(s, acquire_no_reply);
         ADD_CASE(s, set_quota_bounds);
         ADD_CASE(s, config_fifo);
+        ADD_CASE(s, statistics);
         ADD_CASE(s, reload);
         ADD_CASE(s, properties_changed);
         ADD_CASE(s, introspection);
