@@ -24,9 +24,9 @@
 #define _public_ __attribute__((visibility("default")))
 
 /* Default progress interval when the job gives none. */
-#define PAD_PROGRESS_INTERVAL_USEC_DEFAULT (100 * 1000ULL)
+#define JOB_PROGRESS_INTERVAL_USEC_DEFAULT (100 * 1000ULL)
 /* Cap on PADCLIENT_FALLBACK_HELPERS. */
-#define PAD_FALLBACK_HELPERS_MAX 1024u
+#define CLIENT_FALLBACK_HELPERS_MAX 1024u
 
 /* ---- Splitting (the kernel's padata_do_multithreaded) ----------------------------------- */
 
@@ -34,22 +34,22 @@
  * chunk = size / (works * 4), at least min_chunk, rounded up to align.
  * Inputs are already normalised: align >= 1, min_chunk >= 1, max_threads >= 1, size >= 1.
  * chunk is a multiple of align, so every chunk edge is start + k * align. */
-void pad_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
+void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
                unsigned *ret_works, uint64_t *ret_chunk);
 
 /* ---- Threads and CPUs ------------------------------------------------------------------- */
 
-pid_t pad_gettid(void);
-uint64_t pad_now_usec(void);    /* CLOCK_MONOTONIC */
+pid_t job_gettid(void);
+uint64_t job_now_usec(void);    /* CLOCK_MONOTONIC */
 
 /* The CPUs of NUMA node `node` (from /sys/devices/system/node/nodeN/cpulist). -ENOENT if
  * the node is not there; a machine without NUMA in sysfs has node 0 = every CPU. */
-int pad_node_cpus(int node, cpu_set_t *ret);
+int cpuset_node_cpus(int node, cpu_set_t *ret);
 /* ret = the node's CPUs intersected with allowed; allowed itself if that is empty or the
  * node's CPUs cannot be read. */
-void pad_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret);
+void cpuset_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret);
 /* Number of CPUs the calling thread may run on (sched_getaffinity), at least 1. */
-unsigned pad_cpus_allowed(void);
+unsigned cpuset_cpus_allowed(void);
 
 /* ---- Helper scheduling -------------------------------------------------------------------- */
 
@@ -65,24 +65,24 @@ const char *pad_helper_policy_to_string(PadHelperPolicy p);
 /* PadHelperPolicy or -EINVAL. */
 int pad_helper_policy_from_string(const char *s);
 /* Set the CALLING thread to policy p (sched_setattr). 0 or -errno. */
-int pad_helper_policy_apply(PadHelperPolicy p);
+int helper_sched_apply(PadHelperPolicy p);
 
 /* ---- The client, as other lib files see it ----------------------------------------------- */
 
 /* 1 if c has a bus connection at all (the broker may still be absent). */
-bool pad_client_connected(pad_client *c);
+bool client_connected(pad_client *c);
 /* The broker's HelperPolicy, read once per client; idle when it could not be read. */
-PadHelperPolicy pad_client_helper_policy(pad_client *c);
+PadHelperPolicy client_helper_policy(pad_client *c);
 /* PADCLIENT_FALLBACK_HELPERS: read once per client; c == NULL: read now (one getenv). */
-unsigned pad_client_fallback_helpers(pad_client *c);
+unsigned client_fallback_helpers(pad_client *c);
 /* Print once per client: "padclient: no broker on BUS (REASON); running with N helpers".
  * reason: a short phrase (e.g. from the failed Acquire); NULL: the reason recorded when
  * connecting. Does nothing for c == NULL. */
-void pad_client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers);
+void client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers);
 
 /* Lease helpers for the job runner. Node of the helper with index i (0-based) in placement
  * order; PAD_NODE_ANY when the lease has no placement for it. */
-int pad_lease_helper_node(const pad_lease *l, unsigned i);
+int lease_helper_node(const pad_lease *l, unsigned i);
 
 /* ---- Broker errors -------------------------------------------------------------------------- */
 
@@ -90,4 +90,4 @@ int pad_lease_helper_node(const pad_lease *l, unsigned i);
  * .NoSuchNode -> -ENXIO, LimitsExceeded -> -EUSERS, AccessDenied -> -EACCES, InvalidArgs
  * -> -EINVAL, NotSupported -> -EOPNOTSUPP; no owner / no reply / disconnected / connection
  * errors -> -EHOSTDOWN; else r (negative). */
-int pad_bus_error_to_errno(const sd_bus_error *e, int r);
+int bus_error_to_errno(const sd_bus_error *e, int r);

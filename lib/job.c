@@ -1,5 +1,5 @@
 /* job.c: the job runner, pad_job_run(), in the shape of the kernel's padata_do_multithreaded.
- * It splits the range into aligned chunks (pad_split), borrows max_threads - 1 helpers from
+ * It splits the range into aligned chunks (job_split), borrows max_threads - 1 helpers from
  * the broker (or PADCLIENT_FALLBACK_HELPERS without one), and lets the helpers and the
  * caller take chunks from one cursor under a mutex. Helpers pin themselves to their granted
  * node within the caller's affinity, drop to the broker's HelperPolicy, and give their slot
@@ -21,18 +21,18 @@
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-pid_t pad_gettid(void) {
+pid_t job_gettid(void) {
         return (pid_t) syscall(SYS_gettid);
 }
 
-uint64_t pad_now_usec(void) {
+uint64_t job_now_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
-void pad_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
+void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
                unsigned *ret_works, uint64_t *ret_chunk) {
         uint64_t works, chunk, q;
 
@@ -73,7 +73,7 @@ static int cpulist_parse(const char *s, cpu_set_t *ret) {
         return 0;
 }
 
-int pad_node_cpus(int node, cpu_set_t *ret) {
+int cpuset_node_cpus(int node, cpu_set_t *ret) {
         char path[96], buf[4096];
         FILE *f;
         size_t n;
@@ -99,10 +99,10 @@ int pad_node_cpus(int node, cpu_set_t *ret) {
         return cpulist_parse(buf, ret);
 }
 
-void pad_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret) {
+void cpuset_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret) {
         cpu_set_t cpus;
 
-        if (node >= 0 && pad_node_cpus(node, &cpus) >= 0) {
+        if (node >= 0 && cpuset_node_cpus(node, &cpus) >= 0) {
                 CPU_AND(ret, &cpus, allowed);
                 if (CPU_COUNT(ret) > 0)
                         return;
@@ -110,7 +110,7 @@ void pad_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret) {
         *ret = *allowed;
 }
 
-unsigned pad_cpus_allowed(void) {
+unsigned cpuset_cpus_allowed(void) {
         cpu_set_t set;
         int n;
 
@@ -152,7 +152,7 @@ struct pad_sched_attr {
         uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-int pad_helper_policy_apply(PadHelperPolicy p) {
+int helper_sched_apply(PadHelperPolicy p) {
         struct pad_sched_attr a = { .size = sizeof a };
 
         switch (p) {
@@ -281,14 +281,14 @@ static void *helper_main(void *userdata) {
         uint64_t s, e;
         bool last;
 
-        atomic_store(&h->tid, pad_gettid());
+        atomic_store(&h->tid, job_gettid());
         if (run->pin)
                 (void) sched_setaffinity(0, sizeof h->cpus, &h->cpus);
         if (run->lease && run->policy != PAD_HELPER_POLICY_NONE) {
                 int expected = PHASE_START;
 
                 if (atomic_compare_exchange_strong(&h->phase, &expected, PHASE_LOWERING)) {
-                        (void) pad_helper_policy_apply(run->policy);
+                        (void) helper_sched_apply(run->policy);
                         atomic_store(&h->phase, PHASE_LOWERED);
                 }
         }
@@ -329,7 +329,7 @@ static void run_maybe_progress(JobRun *run) {
 
         if (!run->job->progress_fn)
                 return;
-        now = pad_now_usec();
+        now = job_now_usec();
         if (now >= run->progress_next)
                 run_progress(run, now);
 }
@@ -343,7 +343,7 @@ static void run_wait_locked(JobRun *run, uint64_t max_usec) {
         if (run->job->progress_fn)
                 deadline = run->progress_next;
         if (max_usec > 0)
-                deadline = MIN(deadline, pad_now_usec() + max_usec);
+                deadline = MIN(deadline, job_now_usec() + max_usec);
         if (deadline == UINT64_MAX) {
                 pthread_cond_wait(&run->cond, &run->lock);
                 return;
@@ -351,7 +351,7 @@ static void run_wait_locked(JobRun *run, uint64_t max_usec) {
         ts.tv_sec = (time_t) (deadline / 1000000ULL);
         ts.tv_nsec = (long) (deadline % 1000000ULL) * 1000;
         (void) pthread_cond_timedwait(&run->cond, &run->lock, &ts);
-        if (run->job->progress_fn && pad_now_usec() >= run->progress_next) {
+        if (run->job->progress_fn && job_now_usec() >= run->progress_next) {
                 pthread_mutex_unlock(&run->lock);
                 run_maybe_progress(run);
                 pthread_mutex_lock(&run->lock);
@@ -450,10 +450,10 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
         int r;
 
         if (!c || (job->flags & PAD_JOB_NO_BROKER))
-                return MIN(pad_client_fallback_helpers(c), wanted);
-        if (!pad_client_connected(c)) {
-                n = MIN(pad_client_fallback_helpers(c), wanted);
-                pad_client_warn_no_broker(c, NULL, n);
+                return MIN(client_fallback_helpers(c), wanted);
+        if (!client_connected(c)) {
+                n = MIN(client_fallback_helpers(c), wanted);
+                client_warn_no_broker(c, NULL, n);
                 return n;
         }
 
@@ -461,7 +461,7 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
                 .min = job->wait_usec > 0 ? 1 : 0,
                 .wait_usec = job->wait_usec,
                 .strict_node = !!(job->flags & PAD_JOB_STRICT_NODE),
-                .caller_tid = pad_gettid(),
+                .caller_tid = job_gettid(),
                 .tag = job->tag,
         };
         r = pad_client_acquire(c, MIN(wanted, 4096u), job->node, &o, &run->lease);
@@ -473,8 +473,8 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
         }
         if (r < 0) {
                 /* No broker, access denied, or a bus we cannot use: the fallback. */
-                n = MIN(pad_client_fallback_helpers(c), wanted);
-                pad_client_warn_no_broker(c, r == -EHOSTDOWN ? NULL : strerror(-r), n);
+                n = MIN(client_fallback_helpers(c), wanted);
+                client_warn_no_broker(c, r == -EHOSTDOWN ? NULL : strerror(-r), n);
                 return n;
         }
         stats->brokered = 1;
@@ -482,7 +482,7 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
         stats->n_placement = pad_lease_placement(run->lease, stats->placement_node,
                                                  stats->placement_helpers, PAD_PLACEMENT_MAX);
         stats->n_placement = MIN(stats->n_placement, PAD_PLACEMENT_MAX);
-        run->policy = pad_client_helper_policy(c);
+        run->policy = client_helper_policy(c);
         run->pin = !(job->flags & PAD_JOB_NO_AFFINITY) &&
                    sched_getaffinity(0, sizeof run->allowed, &run->allowed) >= 0;
         return MIN(pad_lease_granted(run->lease), wanted);
@@ -496,7 +496,7 @@ static void run_spawn(JobRun *run, unsigned n) {
 
                 *h = (Helper) {
                         .run = run,
-                        .node = run->lease ? pad_lease_helper_node(run->lease, i) : PAD_NODE_ANY,
+                        .node = run->lease ? lease_helper_node(run->lease, i) : PAD_NODE_ANY,
                         .state = HELPER_STARTING,
                 };
                 atomic_init(&h->phase, PHASE_START);
@@ -505,7 +505,7 @@ static void run_spawn(JobRun *run, unsigned n) {
                  * first malloc, whose new arena needs the mmap lock for writing and so waits
                  * behind every populate the caller is running. */
                 if (run->pin)
-                        pad_node_cpus_within(h->node, &run->allowed, &h->cpus);
+                        cpuset_node_cpus_within(h->node, &run->allowed, &h->cpus);
                 pthread_mutex_lock(&run->lock);
                 run->n_running++;
                 pthread_mutex_unlock(&run->lock);
@@ -573,8 +573,8 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
         atomic_init(&run.done, 0);
         if (job->progress_fn) {
                 run.progress_interval = job->progress_interval_usec ? job->progress_interval_usec
-                                                                    : PAD_PROGRESS_INTERVAL_USEC_DEFAULT;
-                run.progress_next = pad_now_usec() + run.progress_interval;
+                                                                    : JOB_PROGRESS_INTERVAL_USEC_DEFAULT;
+                run.progress_next = job_now_usec() + run.progress_interval;
         }
 
         n = run_borrow(&run, c, works - 1, stats);
@@ -633,14 +633,14 @@ _public_ int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_s
         if (r < 0)
                 return r;
         if (ret_stats)
-                t0 = pad_now_usec();
+                t0 = job_now_usec();
 
         if (job->size == 0) {
                 if (job->progress_fn)
                         job->progress_fn(0, 0, job->progress_arg);
                 r = 0;
         } else {
-                pad_split(job->size, align, min_chunk, max_threads, &works, &chunk);
+                job_split(job->size, align, min_chunk, max_threads, &works, &chunk);
                 if (works <= 1)
                         r = job_run_alone(job, &stats);
                 else
@@ -648,7 +648,7 @@ _public_ int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_s
         }
 
         if (ret_stats) {
-                stats.wall_usec = pad_now_usec() - t0;
+                stats.wall_usec = job_now_usec() - t0;
                 *ret_stats = stats;
         }
         return r;

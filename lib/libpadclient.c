@@ -75,7 +75,7 @@ static bool errno_is_no_broker(int r) {
         }
 }
 
-int pad_bus_error_to_errno(const sd_bus_error *e, int r) {
+int bus_error_to_errno(const sd_bus_error *e, int r) {
         static const struct { const char *name; int err; } map[] = {
                 { "org.padata.Broker.Error.Busy", EBUSY },
                 { "org.padata.Broker.Error.Timeout", ETIMEDOUT },
@@ -119,7 +119,7 @@ static unsigned fallback_helpers_from_env(void) {
         /* Not a plain decimal number: none. Too large: the most there may be. */
         if (!s || parse_unsigned(s, UINT64_MAX, &v) < 0)
                 return 0;
-        return (unsigned) MIN(v, (uint64_t) PAD_FALLBACK_HELPERS_MAX);
+        return (unsigned) MIN(v, (uint64_t) CLIENT_FALLBACK_HELPERS_MAX);
 }
 
 static bool machine_single_node(void) {
@@ -202,7 +202,7 @@ _public_ pad_client *pad_client_free(pad_client *c) {
         return NULL;
 }
 
-bool pad_client_connected(pad_client *c) {
+bool client_connected(pad_client *c) {
         return c && c->bus;
 }
 
@@ -236,7 +236,7 @@ _public_ int pad_client_has_broker(pad_client *c) {
         return r >= 0;
 }
 
-PadHelperPolicy pad_client_helper_policy(pad_client *c) {
+PadHelperPolicy client_helper_policy(pad_client *c) {
         PadHelperPolicy p;
 
         if (!c)
@@ -249,11 +249,11 @@ PadHelperPolicy pad_client_helper_policy(pad_client *c) {
         return p;
 }
 
-unsigned pad_client_fallback_helpers(pad_client *c) {
+unsigned client_fallback_helpers(pad_client *c) {
         return c ? c->fallback_helpers : fallback_helpers_from_env();
 }
 
-void pad_client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers) {
+void client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers) {
         char buf[sizeof c->reason];
 
         if (!c || atomic_exchange(&c->warned, true))
@@ -398,7 +398,7 @@ _public_ int pad_client_acquire(pad_client *c, unsigned helpers, int node,
         pthread_mutex_lock(&c->lock);
         r = acquire_locked(c, helpers, node, opts, l, &error);
         if (r < 0) {
-                r = r == -ENOMEM ? r : pad_bus_error_to_errno(&error, r);
+                r = r == -ENOMEM ? r : bus_error_to_errno(&error, r);
                 if (r == -EHOSTDOWN)
                         client_set_reason(c, &error, r);
                 if (l->path)
@@ -437,7 +437,7 @@ _public_ unsigned pad_lease_placement(const pad_lease *l, int *ret_nodes, unsign
         return l->n_placement;
 }
 
-int pad_lease_helper_node(const pad_lease *l, unsigned i) {
+int lease_helper_node(const pad_lease *l, unsigned i) {
         if (!l)
                 return PAD_NODE_ANY;
         for (unsigned k = 0; k < l->n_placement; k++) {
@@ -472,7 +472,7 @@ _public_ int pad_lease_shrink(pad_lease *l, unsigned count) {
                         l->granted = granted;
                         r = (int) granted;
                 } else
-                        r = pad_bus_error_to_errno(&error, r);
+                        r = bus_error_to_errno(&error, r);
         }
         pthread_mutex_unlock(&c->lock);
         sd_bus_message_unref(reply);
@@ -494,7 +494,7 @@ _public_ int pad_lease_raise_priority(pad_lease *l, pid_t tid) {
         r = sd_bus_call_method(c->bus, BROKER_NAME, l->path, LEASE_IFACE, "RaisePriority",
                                &error, NULL, "u", (uint32_t) tid);
         if (r < 0)
-                r = pad_bus_error_to_errno(&error, r);
+                r = bus_error_to_errno(&error, r);
         pthread_mutex_unlock(&c->lock);
         sd_bus_error_free(&error);
         return r < 0 ? r : 0;
@@ -503,7 +503,7 @@ _public_ int pad_lease_raise_priority(pad_lease *l, pid_t tid) {
 _public_ const char *pad_lease_helper_policy(const pad_lease *l) {
         if (!l)
                 return NULL;
-        return pad_helper_policy_to_string(pad_client_helper_policy(l->client));
+        return pad_helper_policy_to_string(client_helper_policy(l->client));
 }
 
 _public_ pad_lease *pad_lease_free(pad_lease *l) {

@@ -61,7 +61,7 @@ START_TEST(test_split) {
                 uint64_t min_chunk = 1 + rand_r(&seed) % 5000, chunk;
                 unsigned max_threads = 1 + rand_r(&seed) % 64, works;
 
-                pad_split(size, align, min_chunk, max_threads, &works, &chunk);
+                job_split(size, align, min_chunk, max_threads, &works, &chunk);
                 ck_assert_uint_ge(works, 1);
                 ck_assert_uint_le(works, max_threads);
                 ck_assert_uint_le(works, size / (min_chunk > align ? min_chunk : align) + 1);
@@ -74,7 +74,7 @@ START_TEST(test_split) {
                 uint64_t chunk;
                 unsigned works;
 
-                pad_split(UINT64_MAX, 3, UINT64_MAX, 8, &works, &chunk);
+                job_split(UINT64_MAX, 3, UINT64_MAX, 8, &works, &chunk);
                 ck_assert_uint_eq(works, 1);
                 ck_assert_uint_eq(chunk % 3, 0);
         }
@@ -460,7 +460,7 @@ START_TEST(test_policy_names) {
                 ck_assert_int_eq(pad_helper_policy_from_string(pad_helper_policy_to_string(p)), p);
         ck_assert_int_eq(pad_helper_policy_from_string("IDLE"), -EINVAL);
         ck_assert_int_eq(pad_helper_policy_from_string(NULL), -EINVAL);
-        ck_assert_int_eq(pad_helper_policy_apply(PAD_HELPER_POLICY_NONE), 0);
+        ck_assert_int_eq(helper_sched_apply(PAD_HELPER_POLICY_NONE), 0);
 }
 END_TEST
 
@@ -481,27 +481,27 @@ START_TEST(test_error_map) {
                 sd_bus_error e = SD_BUS_ERROR_NULL;
                 int r = sd_bus_error_set(&e, cases[i].name, "x");
 
-                ck_assert_int_eq(pad_bus_error_to_errno(&e, r), cases[i].err);
+                ck_assert_int_eq(bus_error_to_errno(&e, r), cases[i].err);
                 sd_bus_error_free(&e);
         }
-        ck_assert_int_eq(pad_bus_error_to_errno(NULL, -ECONNRESET), -EHOSTDOWN);
-        ck_assert_int_eq(pad_bus_error_to_errno(NULL, -ENOMEM), -ENOMEM);
+        ck_assert_int_eq(bus_error_to_errno(NULL, -ECONNRESET), -EHOSTDOWN);
+        ck_assert_int_eq(bus_error_to_errno(NULL, -ENOMEM), -ENOMEM);
 }
 END_TEST
 
 START_TEST(test_node_cpus) {
         cpu_set_t set, allowed, within;
 
-        ck_assert_int_eq(pad_node_cpus(0, &set), 0);
+        ck_assert_int_eq(cpuset_node_cpus(0, &set), 0);
         ck_assert_int_gt(CPU_COUNT(&set), 0);
-        ck_assert_int_eq(pad_node_cpus(100000, &set), -ENOENT);
-        ck_assert_int_eq(pad_node_cpus(-1, &set), -EINVAL);
+        ck_assert_int_eq(cpuset_node_cpus(100000, &set), -ENOENT);
+        ck_assert_int_eq(cpuset_node_cpus(-1, &set), -EINVAL);
         ck_assert_int_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
-        pad_node_cpus_within(100000, &allowed, &within);
+        cpuset_node_cpus_within(100000, &allowed, &within);
         ck_assert(CPU_EQUAL(&within, &allowed));
-        pad_node_cpus_within(0, &allowed, &within);
+        cpuset_node_cpus_within(0, &allowed, &within);
         ck_assert_int_gt(CPU_COUNT(&within), 0);
-        ck_assert_uint_ge(pad_cpus_allowed(), 1);
+        ck_assert_uint_ge(cpuset_cpus_allowed(), 1);
 }
 END_TEST
 
