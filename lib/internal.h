@@ -19,6 +19,7 @@
 #include <systemd/sd-bus.h>
 
 #include "padclient.h"
+#include "sched-defs.h"
 
 /* Mark the functions of include/padclient.h; everything else stays hidden. */
 #define _public_ __attribute__((visibility("default")))
@@ -53,26 +54,15 @@ unsigned cpuset_cpus_allowed(void);
 
 /* ---- Helper scheduling -------------------------------------------------------------------- */
 
-typedef enum PadHelperPolicy {
-        PAD_HELPER_POLICY_IDLE,         /* SCHED_IDLE */
-        PAD_HELPER_POLICY_BATCH,        /* SCHED_BATCH, nice 19 */
-        PAD_HELPER_POLICY_NICE,         /* SCHED_OTHER, nice 19 */
-        PAD_HELPER_POLICY_NONE,         /* unchanged (the caller's priority) */
-        _PAD_HELPER_POLICY_MAX,
-} PadHelperPolicy;
-
-const char *pad_helper_policy_to_string(PadHelperPolicy p);
-/* PadHelperPolicy or -EINVAL. */
-int pad_helper_policy_from_string(const char *s);
 /* Set the CALLING thread to policy p (sched_setattr). 0 or -errno. */
-int helper_sched_apply(PadHelperPolicy p);
+int helper_sched_apply(HelperPolicy p);
 
 /* ---- The client, as other lib files see it ----------------------------------------------- */
 
 /* 1 if c has a bus connection at all (the broker may still be absent). */
 bool client_connected(pad_client *c);
 /* The broker's HelperPolicy, read once per client; idle when it could not be read. */
-PadHelperPolicy client_helper_policy(pad_client *c);
+HelperPolicy client_helper_policy(pad_client *c);
 /* PADCLIENT_FALLBACK_HELPERS: read once per client; c == NULL: read now (one getenv). */
 unsigned client_fallback_helpers(pad_client *c);
 /* Print once per client: "padclient: no broker on BUS (REASON); running with N helpers".

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "broker-contract.h"
 #include "util.h"
 
 #define IN_SET(x, a, b, c, d, e) ((x) == (a) || (x) == (b) || (x) == (c) || (x) == (d) || (x) == (e))
@@ -122,59 +123,14 @@ unsigned cpuset_cpus_allowed(void) {
 
 /* ---- helper scheduling --------------------------------------------------------------------- */
 
-static const char *const policy_names[_PAD_HELPER_POLICY_MAX] = {
-        [PAD_HELPER_POLICY_IDLE] = "idle",
-        [PAD_HELPER_POLICY_BATCH] = "batch",
-        [PAD_HELPER_POLICY_NICE] = "nice",
-        [PAD_HELPER_POLICY_NONE] = "none",
-};
+int helper_sched_apply(HelperPolicy p) {
+        SchedAttr a;
+        int r;
 
-const char *pad_helper_policy_to_string(PadHelperPolicy p) {
-        return p >= 0 && p < _PAD_HELPER_POLICY_MAX ? policy_names[p] : NULL;
-}
-
-int pad_helper_policy_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < _PAD_HELPER_POLICY_MAX; i++)
-                if (streq(s, policy_names[i]))
-                        return i;
-        return -EINVAL;
-}
-
-/* The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER0); glibc has no wrapper. */
-struct pad_sched_attr {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-};
-
-int helper_sched_apply(PadHelperPolicy p) {
-        struct pad_sched_attr a = { .size = sizeof a };
-
-        switch (p) {
-        case PAD_HELPER_POLICY_IDLE:
-                a.sched_policy = SCHED_IDLE;
-                break;
-        case PAD_HELPER_POLICY_BATCH:
-                a.sched_policy = SCHED_BATCH;
-                a.sched_nice = 19;
-                break;
-        case PAD_HELPER_POLICY_NICE:
-                a.sched_policy = SCHED_OTHER;
-                a.sched_nice = 19;
-                break;
-        case PAD_HELPER_POLICY_NONE:
-                return 0;
-        default:
-                return -EINVAL;
-        }
-        if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
-                return -errno;
-        return 0;
+        r = helper_policy_to_attr(p, &a);
+        if (r <= 0)
+                return r;
+        return sched_attr_set(0, &a);
 }
 
 /* ---- the run ------------------------------------------------------------------------------- */
@@ -218,7 +174,7 @@ struct JobRun {
         atomic_uint_fast64_t done;      /* units finished, for progress */
 
         pad_lease *lease;               /* NULL: fallback helpers at the caller's priority */
-        PadHelperPolicy policy;
+        HelperPolicy policy;
         bool pin;
         cpu_set_t allowed;              /* the caller's affinity at job start */
 
@@ -284,7 +240,7 @@ static void *helper_main(void *userdata) {
         atomic_store(&h->tid, job_gettid());
         if (run->pin)
                 (void) sched_setaffinity(0, sizeof h->cpus, &h->cpus);
-        if (run->lease && run->policy != PAD_HELPER_POLICY_NONE) {
+        if (run->lease && run->policy != HELPER_POLICY_NONE) {
                 int expected = PHASE_START;
 
                 if (atomic_compare_exchange_strong(&h->phase, &expected, PHASE_LOWERING)) {
@@ -366,16 +322,16 @@ static void run_wait_finished(JobRun *run, Helper *h) {
 }
 
 /* Whether thread tid runs below the caller's scheduling (policy or nice). */
-static bool thread_below(pid_t tid, const struct pad_sched_attr *caller) {
-        struct pad_sched_attr a = {};
+static bool thread_below(pid_t tid, const SchedAttr *caller) {
+        SchedAttr a;
 
-        if (syscall(SYS_sched_getattr, tid, &a, sizeof a, 0) < 0)
+        if (sched_attr_get(tid, &a) < 0)
                 return false;
         return a.sched_policy != caller->sched_policy || a.sched_nice > caller->sched_nice;
 }
 
 /* Raise helper h, still inside a chunk, and wait until it finished. Returns 1 if raised. */
-static unsigned run_raise_one(JobRun *run, Helper *h, const struct pad_sched_attr *caller) {
+static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
         int expected = PHASE_START, state;
         bool lowered;
         pid_t tid;
@@ -421,10 +377,10 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const struct pad_sched_att
 /* Raise the helpers still inside a chunk one at a time, each after the previous finished, so
  * at most one thread of this job runs at the caller's priority. Returns how many. */
 static unsigned run_raise_helpers(JobRun *run) {
-        struct pad_sched_attr caller = {};
+        SchedAttr caller;
         unsigned raised = 0;
 
-        if (syscall(SYS_sched_getattr, 0, &caller, sizeof caller, 0) < 0)
+        if (sched_attr_get(0, &caller) < 0)
                 return 0;
         for (unsigned i = 0; i < run->n_helpers; i++)
                 raised += run_raise_one(run, &run->helpers[i], &caller);
@@ -464,7 +420,7 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
                 .caller_tid = job_gettid(),
                 .tag = job->tag,
         };
-        r = pad_client_acquire(c, MIN(wanted, 4096u), job->node, &o, &run->lease);
+        r = pad_client_acquire(c, MIN(wanted, BROKER_HELPERS_MAX), job->node, &o, &run->lease);
         if (IN_SET(r, -EBUSY, -ETIMEDOUT, -ENXIO, -EUSERS, -EINVAL)) {
                 /* The broker answered no (busy, waited in vain, no such node, limits): the
                  * caller runs alone, as the budget says. */
@@ -531,7 +487,7 @@ static int job_normalise(const pad_job *job, uint64_t *ret_align, uint64_t *ret_
                 return -EINVAL;
         if (job->size > UINT64_MAX - job->start)
                 return -EINVAL;
-        if (job->tag && strlen(job->tag) > 64)
+        if (job->tag && strlen(job->tag) > BROKER_TAG_MAX)
                 return -EINVAL;
         *ret_align = job->align ? job->align : 1;
         *ret_min_chunk = job->min_chunk ? job->min_chunk : *ret_align;
@@ -564,7 +520,7 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
                 .next = job->start,
                 .end = job->start + job->size,
                 .chunk = chunk,
-                .policy = PAD_HELPER_POLICY_NONE,
+                .policy = HELPER_POLICY_NONE,
         };
         unsigned n;
         uint64_t s, e;
@@ -603,7 +559,7 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
         pthread_mutex_lock(&run.lock);
         run.caller_done = true;
         pthread_mutex_unlock(&run.lock);
-        if (run.lease && run.policy != PAD_HELPER_POLICY_NONE && !(job->flags & PAD_JOB_NO_RAISE))
+        if (run.lease && run.policy != HELPER_POLICY_NONE && !(job->flags & PAD_JOB_NO_RAISE))
                 stats->raised = run_raise_helpers(&run);
         run_wait_helpers(&run);
 

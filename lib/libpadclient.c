@@ -12,18 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "parse.h"
 #include "util.h"
 
-#define BROKER_NAME "org.padata.Broker"
-#define BROKER_PATH "/org/padata/Broker"
-#define BROKER_IFACE "org.padata.Broker"
-#define LEASE_IFACE "org.padata.Broker.Lease"
-
 #define CALL_TIMEOUT_USEC (10 * 1000 * 1000ULL)
-#define ACQUIRE_HELPERS_MAX 4096u
-#define TAG_MAX 64u
+/* dbus-daemon's errors for a service it failed to activate. */
+#define DBUS_ERROR_SPAWN_PREFIX "org.freedesktop.DBus.Error.Spawn."
 
 struct pad_client {
         atomic_uint n_ref;
@@ -32,7 +28,7 @@ struct pad_client {
         char *bus_label;                /* "system", "session" or the address, for messages */
         char reason[128];               /* why there is no broker, for the warning */
         bool policy_read;
-        PadHelperPolicy policy;
+        HelperPolicy policy;
         bool single_node;               /* the machine has node 0 only: no Placement call */
         unsigned fallback_helpers;
         atomic_bool warned;
@@ -62,7 +58,7 @@ static bool error_is_no_broker(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (streq(name, names[i]))
                         return true;
-        return strncmp(name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0;
+        return strncmp(name, DBUS_ERROR_SPAWN_PREFIX, strlen(DBUS_ERROR_SPAWN_PREFIX)) == 0;
 }
 
 static bool errno_is_no_broker(int r) {
@@ -75,24 +71,24 @@ static bool errno_is_no_broker(int r) {
         }
 }
 
-int bus_error_to_errno(const sd_bus_error *e, int r) {
-        static const struct { const char *name; int err; } map[] = {
-                { "org.padata.Broker.Error.Busy", EBUSY },
-                { "org.padata.Broker.Error.Timeout", ETIMEDOUT },
-                { "org.padata.Broker.Error.NoSuchNode", ENXIO },
-                { SD_BUS_ERROR_LIMITS_EXCEEDED, EUSERS },
-                { SD_BUS_ERROR_ACCESS_DENIED, EACCES },
-                { SD_BUS_ERROR_INVALID_ARGS, EINVAL },
-                { SD_BUS_ERROR_NOT_SUPPORTED, EOPNOTSUPP },
-        };
+/* The broker's error names, registered with sd-bus once per process, so that
+ * sd_bus_error_get_errno() and the errno of a failed sd_bus_call() follow the contract. */
+static void error_map_register(void) {
+        (void) sd_bus_error_add_map(broker_error_map);
+}
 
+static void error_map_once(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        (void) pthread_once(&once, error_map_register);
+}
+
+int bus_error_to_errno(const sd_bus_error *e, int r) {
         if (e && sd_bus_error_is_set(e)) {
-                for (size_t i = 0; i < ELEMENTSOF(map); i++)
-                        if (streq(e->name, map[i].name))
-                                return -map[i].err;
                 if (error_is_no_broker(e->name))
                         return -EHOSTDOWN;
-                return r < 0 ? r : -EIO;
+                error_map_once();
+                return -sd_bus_error_get_errno(e);
         }
         if (r < 0 && errno_is_no_broker(r))
                 return -EHOSTDOWN;
@@ -103,7 +99,7 @@ static void client_set_reason(pad_client *c, const sd_bus_error *e, int r) {
         if (e && sd_bus_error_is_set(e)) {
                 if (streq(e->name, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
                     streq(e->name, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                        snprintf(c->reason, sizeof c->reason, "%s not running", BROKER_NAME);
+                        snprintf(c->reason, sizeof c->reason, "%s not running", BROKER_BUS_NAME);
                 else
                         snprintf(c->reason, sizeof c->reason, "%s", e->name);
         } else
@@ -151,13 +147,14 @@ _public_ int pad_client_new(const char *bus, pad_client **ret) {
         if (!streq(bus, "system") && !streq(bus, "session") && !strchr(bus, ':'))
                 return -EINVAL;
 
+        error_map_once();
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
         atomic_init(&c->n_ref, 1);
         atomic_init(&c->warned, false);
         pthread_mutex_init(&c->lock, NULL);
-        c->policy = PAD_HELPER_POLICY_IDLE;
+        c->policy = HELPER_POLICY_IDLE;
         c->fallback_helpers = fallback_helpers_from_env();
         c->single_node = machine_single_node();
         c->bus_label = strdup(bus);
@@ -211,12 +208,12 @@ static int client_read_policy_locked(pad_client *c, sd_bus_error *error) {
         _cleanup_free_ char *s = NULL;
         int r, p;
 
-        r = sd_bus_get_property_string(c->bus, BROKER_NAME, BROKER_PATH, BROKER_IFACE,
+        r = sd_bus_get_property_string(c->bus, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE,
                                        "HelperPolicy", error, &s);
         if (r < 0)
                 return r;
-        p = pad_helper_policy_from_string(s);
-        c->policy = p < 0 ? PAD_HELPER_POLICY_IDLE : (PadHelperPolicy) p;
+        p = helper_policy_from_string(s);
+        c->policy = p < 0 ? HELPER_POLICY_IDLE : (HelperPolicy) p;
         c->policy_read = true;
         return 0;
 }
@@ -236,11 +233,11 @@ _public_ int pad_client_has_broker(pad_client *c) {
         return r >= 0;
 }
 
-PadHelperPolicy client_helper_policy(pad_client *c) {
-        PadHelperPolicy p;
+HelperPolicy client_helper_policy(pad_client *c) {
+        HelperPolicy p;
 
         if (!c)
-                return PAD_HELPER_POLICY_NONE;
+                return HELPER_POLICY_NONE;
         pthread_mutex_lock(&c->lock);
         if (!c->policy_read && c->bus)
                 (void) client_read_policy_locked(c, NULL);
@@ -298,13 +295,13 @@ static int append_options(sd_bus_message *m, const pad_acquire_opts *o) {
 }
 
 static int acquire_opts_check(unsigned helpers, int node, const pad_acquire_opts *o) {
-        if (helpers == 0 || helpers > ACQUIRE_HELPERS_MAX || node < PAD_NODE_ANY)
+        if (helpers == 0 || helpers > BROKER_HELPERS_MAX || node < PAD_NODE_ANY)
                 return -EINVAL;
         if (!o)
                 return 0;
         if (o->min > helpers || o->caller_tid < 0)
                 return -EINVAL;
-        if (o->tag && strlen(o->tag) > TAG_MAX)
+        if (o->tag && strlen(o->tag) > BROKER_TAG_MAX)
                 return -EINVAL;
         return 0;
 }
@@ -316,7 +313,7 @@ static void lease_read_placement_locked(pad_lease *l) {
         uint32_t n;
         int r;
 
-        r = sd_bus_get_property(l->client->bus, BROKER_NAME, l->path, LEASE_IFACE, "Placement",
+        r = sd_bus_get_property(l->client->bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "Placement",
                                 NULL, &reply, "a(iu)");
         if (r < 0)
                 return;
@@ -339,7 +336,7 @@ static int acquire_locked(pad_client *c, unsigned helpers, int node, const pad_a
         uint64_t timeout = CALL_TIMEOUT_USEC + (o ? o->wait_usec : 0);
         int r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, BROKER_NAME, BROKER_PATH, BROKER_IFACE,
+        r = sd_bus_message_new_method_call(c->bus, &m, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE,
                                            "Acquire");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ui", (uint32_t) helpers, (int32_t) node);
@@ -371,7 +368,7 @@ static int acquire_locked(pad_client *c, unsigned helpers, int node, const pad_a
 }
 
 static void lease_call_release_locked(pad_lease *l) {
-        (void) sd_bus_call_method(l->client->bus, BROKER_NAME, l->path, LEASE_IFACE, "Release",
+        (void) sd_bus_call_method(l->client->bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "Release",
                                   NULL, NULL, NULL);
         l->released = true;
 }
@@ -464,7 +461,7 @@ _public_ int pad_lease_shrink(pad_lease *l, unsigned count) {
         if (count > l->granted)
                 r = -EINVAL;
         else {
-                r = sd_bus_call_method(c->bus, BROKER_NAME, l->path, LEASE_IFACE, "Shrink",
+                r = sd_bus_call_method(c->bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "Shrink",
                                        &error, &reply, "u", (uint32_t) count);
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "u", &granted);
@@ -491,7 +488,7 @@ _public_ int pad_lease_raise_priority(pad_lease *l, pid_t tid) {
                 return -ESTALE;
         c = l->client;
         pthread_mutex_lock(&c->lock);
-        r = sd_bus_call_method(c->bus, BROKER_NAME, l->path, LEASE_IFACE, "RaisePriority",
+        r = sd_bus_call_method(c->bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "RaisePriority",
                                &error, NULL, "u", (uint32_t) tid);
         if (r < 0)
                 r = bus_error_to_errno(&error, r);
@@ -503,7 +500,7 @@ _public_ int pad_lease_raise_priority(pad_lease *l, pid_t tid) {
 _public_ const char *pad_lease_helper_policy(const pad_lease *l) {
         if (!l)
                 return NULL;
-        return pad_helper_policy_to_string(client_helper_policy(l->client));
+        return helper_policy_to_string(client_helper_policy(l->client));
 }
 
 _public_ pad_lease *pad_lease_free(pad_lease *l) {

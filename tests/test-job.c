@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
+
 #define MAX_UNITS 4096
 
 typedef struct Coverage {
@@ -456,25 +458,26 @@ END_TEST
 /* ---- internals ---------------------------------------------------------------------------------- */
 
 START_TEST(test_policy_names) {
-        for (int p = 0; p < _PAD_HELPER_POLICY_MAX; p++)
-                ck_assert_int_eq(pad_helper_policy_from_string(pad_helper_policy_to_string(p)), p);
-        ck_assert_int_eq(pad_helper_policy_from_string("IDLE"), -EINVAL);
-        ck_assert_int_eq(pad_helper_policy_from_string(NULL), -EINVAL);
-        ck_assert_int_eq(helper_sched_apply(PAD_HELPER_POLICY_NONE), 0);
+        for (int p = 0; p < _HELPER_POLICY_MAX; p++)
+                ck_assert_int_eq(helper_policy_from_string(helper_policy_to_string(p)), p);
+        ck_assert_int_eq(helper_policy_from_string("IDLE"), -EINVAL);
+        ck_assert_int_eq(helper_policy_from_string(NULL), -EINVAL);
+        ck_assert_int_eq(helper_sched_apply(HELPER_POLICY_NONE), 0);
+        ck_assert_int_eq(helper_sched_apply(_HELPER_POLICY_MAX), -EINVAL);
 }
 END_TEST
 
 START_TEST(test_error_map) {
         static const struct { const char *name; int err; } cases[] = {
-                { "org.padata.Broker.Error.Busy", -EBUSY },
-                { "org.padata.Broker.Error.Timeout", -ETIMEDOUT },
-                { "org.padata.Broker.Error.NoSuchNode", -ENXIO },
-                { "org.freedesktop.DBus.Error.LimitsExceeded", -EUSERS },
-                { "org.freedesktop.DBus.Error.AccessDenied", -EACCES },
-                { "org.freedesktop.DBus.Error.InvalidArgs", -EINVAL },
-                { "org.freedesktop.DBus.Error.ServiceUnknown", -EHOSTDOWN },
-                { "org.freedesktop.DBus.Error.NameHasNoOwner", -EHOSTDOWN },
-                { "org.freedesktop.DBus.Error.NoReply", -EHOSTDOWN },
+                { BROKER_ERROR_BUSY, -EBUSY },
+                { BROKER_ERROR_TIMEOUT, -ETIMEDOUT },
+                { BROKER_ERROR_NO_SUCH_NODE, -ENXIO },
+                { SD_BUS_ERROR_LIMITS_EXCEEDED, -EUSERS },
+                { SD_BUS_ERROR_ACCESS_DENIED, -EACCES },
+                { SD_BUS_ERROR_INVALID_ARGS, -EINVAL },
+                { SD_BUS_ERROR_SERVICE_UNKNOWN, -EHOSTDOWN },
+                { SD_BUS_ERROR_NAME_HAS_NO_OWNER, -EHOSTDOWN },
+                { SD_BUS_ERROR_NO_REPLY, -EHOSTDOWN },
         };
 
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

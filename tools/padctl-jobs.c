@@ -16,14 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "padctl.h"
 #include "parse.h"
 #include "util.h"
 
 DEFINE_POINTER_CLEANUP(pad_client, pad_client_free);
 DEFINE_POINTER_CLEANUP(pad_lease, pad_lease_free);
-
-#define HELPERS_MAX 4096u
 
 static const char *acquire_error(int r) {
         switch (r) {
@@ -101,14 +100,14 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
                         opts.strict_node = 1;
                         break;
                 case ARG_MIN:
-                        r = padctl_parse_uint(cmd, "--min", optarg, HELPERS_MAX, &min);
+                        r = padctl_parse_uint(cmd, "--min", optarg, BROKER_HELPERS_MAX, &min);
                         break;
                 case ARG_WAIT:
                         r = padctl_parse_seconds(cmd, "--wait", optarg, &opts.wait_usec);
                         break;
                 case ARG_TAG:
-                        if (strlen(optarg) > 64)
-                                return padctl_usage_error(cmd, "--tag is longer than 64 bytes");
+                        if (strlen(optarg) > BROKER_TAG_MAX)
+                                return padctl_usage_error(cmd, "--tag is longer than %u bytes", BROKER_TAG_MAX);
                         opts.tag = optarg;
                         break;
                 case ARG_TTL:
@@ -128,11 +127,11 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
         r = padctl_positional(cmd, argc, argv, 1, 1);
         if (r)
                 return r;
-        r = padctl_parse_uint(cmd, "HELPERS", argv[optind], HELPERS_MAX, &helpers);
+        r = padctl_parse_uint(cmd, "HELPERS", argv[optind], BROKER_HELPERS_MAX, &helpers);
         if (r)
                 return r;
         if (helpers == 0)
-                return padctl_usage_error(cmd, "HELPERS must be 1 to %u", HELPERS_MAX);
+                return padctl_usage_error(cmd, "HELPERS must be 1 to %u", BROKER_HELPERS_MAX);
         if (min > helpers)
                 return padctl_usage_error(cmd, "--min %llu is more than HELPERS %llu", (unsigned long long) min,
                                           (unsigned long long) helpers);
@@ -335,7 +334,7 @@ int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
                         r = padctl_parse_node(cmd, optarg, &a.node);
                         break;
                 case ARG_HELPERS:
-                        r = padctl_parse_uint(cmd, "--helpers", optarg, HELPERS_MAX, &a.helpers);
+                        r = padctl_parse_uint(cmd, "--helpers", optarg, BROKER_HELPERS_MAX, &a.helpers);
                         a.helpers_set = true;
                         break;
                 case ARG_KEEP:
@@ -445,7 +444,7 @@ int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
                         r = padctl_parse_node(cmd, optarg, &a.node);
                         break;
                 case ARG_HELPERS:
-                        r = padctl_parse_uint(cmd, "--helpers", optarg, HELPERS_MAX, &a.helpers);
+                        r = padctl_parse_uint(cmd, "--helpers", optarg, BROKER_HELPERS_MAX, &a.helpers);
                         a.helpers_set = true;
                         break;
                 case 'h':

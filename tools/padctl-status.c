@@ -9,14 +9,10 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "padctl.h"
 #include "util.h"
-
-#define BROKER_NAME "org.padata.Broker"
-#define BROKER_PATH "/org/padata/Broker"
-#define BROKER_IFACE "org.padata.Broker"
-#define LEASE_IFACE "org.padata.Broker.Lease"
 
 DEFINE_POINTER_CLEANUP(PadctlTable, padctl_table_free);
 
@@ -190,7 +186,7 @@ static void lease_placement(sd_bus *bus, const char *path, char *buf, size_t len
         unsigned h;
 
         snprintf(buf, len, "-");
-        r = sd_bus_get_property(bus, BROKER_NAME, path, LEASE_IFACE, "Placement", &e, &m, "a(iu)");
+        r = sd_bus_get_property(bus, BROKER_BUS_NAME, path, LEASE_INTERFACE, "Placement", &e, &m, "a(iu)");
         sd_bus_error_free(&e);
         if (r < 0 || sd_bus_message_enter_container(m, 'a', "(iu)") < 0)
                 return;
@@ -228,7 +224,7 @@ static int print_leases(sd_bus *bus) {
         unsigned uid, pid, granted, n = 0;
         int r;
 
-        r = sd_bus_call_method(bus, BROKER_NAME, BROKER_PATH, BROKER_IFACE, "ListLeases", &e, &m, "");
+        r = sd_bus_call_method(bus, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "ListLeases", &e, &m, "");
         if (r < 0) {
                 r = call_failed("ListLeases", &e, r);
                 sd_bus_error_free(&e);
@@ -287,8 +283,8 @@ int padctl_status(const Padctl *p, int argc, char **argv) {
         if (bus_connect(p, &bus) < 0)
                 return PADCTL_EXIT_FAILURE;
 
-        r = sd_bus_call_method(bus, BROKER_NAME, BROKER_PATH, "org.freedesktop.DBus.Properties", "GetAll",
-                               &e, &m, "s", BROKER_IFACE);
+        r = sd_bus_call_method(bus, BROKER_BUS_NAME, BROKER_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+                               &e, &m, "s", BROKER_INTERFACE);
         if (r < 0) {
                 r = call_failed("reading the broker's properties", &e, r);
                 sd_bus_error_free(&e);
@@ -320,9 +316,9 @@ static int admin_call(const Padctl *p, const char *method, const char *types, in
         if (bus_connect(p, &bus) < 0)
                 return PADCTL_EXIT_FAILURE;
         if (*types)
-                r = sd_bus_call_method(bus, BROKER_NAME, BROKER_PATH, BROKER_IFACE, method, &e, NULL, types, node, max);
+                r = sd_bus_call_method(bus, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, method, &e, NULL, types, node, max);
         else
-                r = sd_bus_call_method(bus, BROKER_NAME, BROKER_PATH, BROKER_IFACE, method, &e, NULL, "");
+                r = sd_bus_call_method(bus, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, method, &e, NULL, "");
         if (r < 0) {
                 r = call_failed(method, &e, r);
                 sd_bus_error_free(&e);

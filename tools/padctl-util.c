@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "padctl.h"
 #include "parse.h"
 #include "util.h"
@@ -101,7 +102,7 @@ int padctl_parse_node(const char *cmd, const char *s, int *ret) {
                 *ret = PAD_NODE_ANY;
                 return 0;
         }
-        r = padctl_parse_uint(cmd, "node", s, 1023, &v);
+        r = padctl_parse_uint(cmd, "node", s, BROKER_NODE_ID_MAX, &v);
         if (r)
                 return r;
         *ret = (int) v;

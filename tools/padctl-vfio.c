@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "padctl.h"
 #include "parse.h"
 #include "util.h"
@@ -278,7 +279,7 @@ int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
                         r = padctl_parse_node(cmd, optarg, &node);
                         break;
                 case ARG_HELPERS:
-                        r = padctl_parse_uint(cmd, "--helpers", optarg, 4096, &helpers);
+                        r = padctl_parse_uint(cmd, "--helpers", optarg, BROKER_HELPERS_MAX, &helpers);
                         helpers_set = true;
                         break;
                 case 'h':
