@@ -1,8 +1,9 @@
 /* internal.h: declarations shared by the lib/ C files of libpadclient and by the unit tests
- * that link the internal static library: the export attribute, the padata chunk split, the
- * client's broker state as the job runner and the memory jobs need it (the helper policy, the
- * fallback helper count, the one warning line), the CPU sets of NUMA nodes, and the mapping of
- * broker errors to errnos. Nothing here is exported from libpadclient.so.
+ * that link the internal static library: the export attribute, the padata chunk split and
+ * the runner's clock (job.c), the client's broker state as the job runner and the memory jobs
+ * need it (the helper policy, the fallback helper count, the one warning line) and the
+ * mapping of broker errors to errnos (libpadclient.c); it includes cpuset.h and
+ * helper-sched.h. Nothing here is exported from libpadclient.so.
  *
  * Include this header FIRST in every lib/ C file: it defines _GNU_SOURCE for cpu_set_t. */
 #pragma once
@@ -18,6 +19,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "cpuset.h"
+#include "helper-sched.h"
 #include "padclient.h"
 #include "sched-defs.h"
 
@@ -38,24 +41,10 @@
 void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
                unsigned *ret_works, uint64_t *ret_chunk);
 
-/* ---- Threads and CPUs ------------------------------------------------------------------- */
+/* ---- The runner's thread id and clock ------------------------------------------------------------------- */
 
 pid_t job_gettid(void);
 uint64_t job_now_usec(void);    /* CLOCK_MONOTONIC */
-
-/* The CPUs of NUMA node `node` (from /sys/devices/system/node/nodeN/cpulist). -ENOENT if
- * the node is not there; a machine without NUMA in sysfs has node 0 = every CPU. */
-int cpuset_node_cpus(int node, cpu_set_t *ret);
-/* ret = the node's CPUs intersected with allowed; allowed itself if that is empty or the
- * node's CPUs cannot be read. */
-void cpuset_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret);
-/* Number of CPUs the calling thread may run on (sched_getaffinity), at least 1. */
-unsigned cpuset_cpus_allowed(void);
-
-/* ---- Helper scheduling -------------------------------------------------------------------- */
-
-/* Set the CALLING thread to policy p (sched_setattr). 0 or -errno. */
-int helper_sched_apply(HelperPolicy p);
 
 /* ---- The client, as other lib files see it ----------------------------------------------- */
 

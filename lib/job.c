@@ -1,11 +1,11 @@
 /* job.c: the job runner, pad_job_run(), in the shape of the kernel's padata_do_multithreaded.
- * It splits the range into aligned chunks (job_split), borrows max_threads - 1 helpers from
- * the broker (or PADCLIENT_FALLBACK_HELPERS without one), and lets the helpers and the
- * caller take chunks from one cursor under a mutex. Helpers pin themselves to their granted
- * node within the caller's affinity, drop to the broker's HelperPolicy, and give their slot
- * back (Shrink) the moment they find no chunk left. The caller reports progress, raises the
- * unfinished helpers one at a time at the end, waits for all of them and releases the lease.
- * Also here: the small CPU and scheduling helpers declared in internal.h. */
+ * It splits the range into aligned chunks (job_split), asks the broker for up to one helper
+ * fewer than the split has works (or takes PADCLIENT_FALLBACK_HELPERS without a broker), and
+ * lets the helpers and the caller take chunks from one cursor under a mutex. Helpers pin
+ * themselves to their granted node within the caller's affinity (lib/cpuset.c), drop to the
+ * broker's HelperPolicy (lib/helper-sched.c), and give their slot back (Shrink) the moment
+ * they find no chunk left. The caller reports progress, raises the unfinished helpers one at
+ * a time at the end, waits for all of them and releases the lease. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -48,89 +48,6 @@ void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_t
 
         *ret_works = (unsigned) works;
         *ret_chunk = chunk;
-}
-
-/* A cpulist such as "0-3,8,10-11". */
-static int cpulist_parse(const char *s, cpu_set_t *ret) {
-        CPU_ZERO(ret);
-        while (*s && *s != '\n') {
-                char *end;
-                unsigned long a = strtoul(s, &end, 10), b = a;
-
-                if (end == s)
-                        return -EINVAL;
-                if (*end == '-') {
-                        s = end + 1;
-                        b = strtoul(s, &end, 10);
-                        if (end == s || b < a)
-                                return -EINVAL;
-                }
-                for (unsigned long i = a; i <= b && i < CPU_SETSIZE; i++)
-                        CPU_SET(i, ret);
-                s = end;
-                if (*s == ',')
-                        s++;
-        }
-        return 0;
-}
-
-int cpuset_node_cpus(int node, cpu_set_t *ret) {
-        char path[96], buf[4096];
-        FILE *f;
-        size_t n;
-
-        if (node < 0)
-                return -EINVAL;
-        snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", node);
-        f = fopen(path, "re");
-        if (!f) {
-                if (errno == ENOENT && node == 0 &&
-                    access("/sys/devices/system/node", F_OK) < 0) {
-                        /* No NUMA in sysfs: node 0 is the whole machine. */
-                        CPU_ZERO(ret);
-                        for (long i = 0, m = sysconf(_SC_NPROCESSORS_CONF); i < m && i < CPU_SETSIZE; i++)
-                                CPU_SET(i, ret);
-                        return 0;
-                }
-                return -ENOENT;
-        }
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        return cpulist_parse(buf, ret);
-}
-
-void cpuset_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret) {
-        cpu_set_t cpus;
-
-        if (node >= 0 && cpuset_node_cpus(node, &cpus) >= 0) {
-                CPU_AND(ret, &cpus, allowed);
-                if (CPU_COUNT(ret) > 0)
-                        return;
-        }
-        *ret = *allowed;
-}
-
-unsigned cpuset_cpus_allowed(void) {
-        cpu_set_t set;
-        int n;
-
-        if (sched_getaffinity(0, sizeof set, &set) < 0)
-                return 1;
-        n = CPU_COUNT(&set);
-        return n > 0 ? (unsigned) n : 1;
-}
-
-/* ---- helper scheduling --------------------------------------------------------------------- */
-
-int helper_sched_apply(HelperPolicy p) {
-        SchedAttr a;
-        int r;
-
-        r = helper_policy_to_attr(p, &a);
-        if (r <= 0)
-                return r;
-        return sched_attr_set(0, &a);
 }
 
 /* ---- the run ------------------------------------------------------------------------------- */
@@ -321,15 +238,6 @@ static void run_wait_finished(JobRun *run, Helper *h) {
         pthread_mutex_unlock(&run->lock);
 }
 
-/* Whether thread tid runs below the caller's scheduling (policy or nice). */
-static bool thread_below(pid_t tid, const SchedAttr *caller) {
-        SchedAttr a;
-
-        if (sched_attr_get(tid, &a) < 0)
-                return false;
-        return a.sched_policy != caller->sched_policy || a.sched_nice > caller->sched_nice;
-}
-
 /* Raise helper h, still inside a chunk, and wait until it finished. Returns 1 if raised. */
 static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
         int expected = PHASE_START, state;
@@ -364,7 +272,7 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
                 if (h->state == HELPER_FINISHED)
                         break;
                 lowered = atomic_load(&h->phase) == PHASE_LOWERED;
-                if (lowered && thread_below(tid, caller)) {
+                if (lowered && helper_sched_below(tid, caller)) {
                         pthread_mutex_unlock(&run->lock);
                         (void) pad_lease_raise_priority(run->lease, tid);
                         pthread_mutex_lock(&run->lock);

@@ -118,18 +118,6 @@ static unsigned fallback_helpers_from_env(void) {
         return (unsigned) MIN(v, (uint64_t) CLIENT_FALLBACK_HELPERS_MAX);
 }
 
-static bool machine_single_node(void) {
-        char buf[64] = {};
-        FILE *f = fopen("/sys/devices/system/node/online", "re");
-        bool single;
-
-        if (!f)
-                return false;
-        single = fgets(buf, sizeof buf, f) && (streq(buf, "0\n") || streq(buf, "0"));
-        fclose(f);
-        return single;
-}
-
 _public_ int pad_client_new(const char *bus, pad_client **ret) {
         pad_client *c;
         int r;
@@ -156,7 +144,7 @@ _public_ int pad_client_new(const char *bus, pad_client **ret) {
         pthread_mutex_init(&c->lock, NULL);
         c->policy = HELPER_POLICY_IDLE;
         c->fallback_helpers = fallback_helpers_from_env();
-        c->single_node = machine_single_node();
+        c->single_node = cpuset_machine_single_node();
         c->bus_label = strdup(bus);
         if (!c->bus_label) {
                 pthread_mutex_destroy(&c->lock);
