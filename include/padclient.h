@@ -13,6 +13,7 @@
 #ifndef PADCLIENT_H
 #define PADCLIENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,6 +37,14 @@ int pad_client_new(const char *bus, pad_client **ret);
 pad_client *pad_client_free(pad_client *c);
 /* 1 if the broker answered on this client's bus, else 0. */
 int pad_client_has_broker(pad_client *c);
+/* The bus this client uses: "system", "session" or the address (after $PADCLIENT_BUS). */
+const char *pad_client_bus(const pad_client *c);
+/* Asks the broker; 0 and "" in ret_msg when it answered. Otherwise why not, as one line in
+ * ret_msg (may be NULL), e.g. "cannot connect to the system bus: Permission denied" or
+ * "org.padata.Broker is not running on the system bus", and the errno behind it: the
+ * connection's own (-EACCES, -ENOENT, -ECONNREFUSED...) when the bus could not be opened,
+ * -EHOSTDOWN when the bus works but the broker does not answer. */
+int pad_client_broker_error(pad_client *c, char *ret_msg, size_t ret_msg_len);
 
 typedef struct pad_acquire_opts {
         unsigned min;           /* fewest helpers acceptable (default 0) */
@@ -65,6 +74,64 @@ int pad_lease_raise_priority(pad_lease *l, pid_t tid);
 const char *pad_lease_helper_policy(const pad_lease *l);
 /* Release (if still held) and free. Accepts NULL, returns NULL. */
 pad_lease *pad_lease_free(pad_lease *l);
+
+/* ---- Broker administration --------------------------------------------------------- */
+
+/* What `padctl status` shows, for any program. Every call asks the broker at once; on
+ * failure ret_msg (may be NULL) gets one line: the D-Bus error's name and message ("NAME:
+ * message"), or why there is no broker. Errors: -EHOSTDOWN (no broker; or the connect
+ * error, as pad_client_broker_error()), -EACCES (not an admin), -ENXIO (no such node),
+ * -EINVAL, -ENOMEM, -EBADMSG (a reply that does not match the contract). The structures
+ * are allocated by the library, which only ever adds fields at their ends. */
+
+typedef struct pad_broker_node {
+        int node;
+        unsigned cpus;                  /* online CPUs of the node */
+        unsigned max_helpers;           /* the node's quota */
+        unsigned in_use;                /* helpers lent from it */
+} pad_broker_node;
+
+typedef struct pad_broker_status {
+        unsigned max_helpers;           /* machine-wide quota */
+        unsigned in_use;
+        unsigned waiting;               /* queued Acquire calls */
+        unsigned leases;
+        char *helper_policy;            /* "idle", "batch", "nice" or "none" */
+        char *version;                  /* paddd's version */
+        unsigned n_nodes;
+        pad_broker_node **nodes;
+} pad_broker_status;
+
+int pad_broker_status_get(pad_client *c, pad_broker_status **ret, char *ret_msg, size_t ret_msg_len);
+pad_broker_status *pad_broker_status_free(pad_broker_status *s);
+
+typedef struct pad_lease_info {
+        char *path;                     /* the lease's object path */
+        uint32_t uid;
+        uint32_t pid;
+        unsigned granted;
+        char *owner;                    /* the owner's unique bus name */
+        char *tag;                      /* "" when none */
+        unsigned n_placement;           /* 0: the lease went away while being listed */
+        int placement_node[PAD_PLACEMENT_MAX];
+        unsigned placement_helpers[PAD_PLACEMENT_MAX];
+} pad_lease_info;
+
+typedef struct pad_lease_list {
+        unsigned n;
+        pad_lease_info **leases;
+} pad_lease_list;
+
+/* Every lease of the broker (ListLeases), each with its placement. */
+int pad_broker_list_leases(pad_client *c, pad_lease_list **ret, char *ret_msg, size_t ret_msg_len);
+pad_lease_list *pad_lease_list_free(pad_lease_list *l);
+
+/* Admin only. node: a node, or PAD_NODE_ANY for the machine-wide quota. */
+int pad_broker_set_quota(pad_client *c, int node, unsigned max_helpers, char *ret_msg,
+                         size_t ret_msg_len);
+/* Admin only: paddd re-reads its configuration. -EINVAL when the new one has errors (the
+ * old one stays; ret_msg names file:line). */
+int pad_broker_reload(pad_client *c, char *ret_msg, size_t ret_msg_len);
 
 /* ---- Cancellation ------------------------------------------------------------------ */
 

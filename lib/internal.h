@@ -12,6 +12,7 @@
 #define _GNU_SOURCE 1
 #endif
 
+#include <assert.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,10 +47,25 @@ void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_t
 pid_t job_gettid(void);
 uint64_t job_now_usec(void);    /* CLOCK_MONOTONIC */
 
-/* ---- The client, as other lib files see it ----------------------------------------------- */
+/* ---- The client, as other lib files see it (client.c) ------------------------------------- */
 
+pad_client *client_ref(pad_client *c);
+/* Accepts NULL, returns NULL. */
+pad_client *client_unref(pad_client *c);
 /* 1 if c has a bus connection at all (the broker may still be absent). */
 bool client_connected(pad_client *c);
+/* The machine has node 0 only: a lease's placement is all on node 0, no need to ask. */
+bool client_single_node(const pad_client *c);
+/* Lock the client and return its connection (NULL when it has none; still locked). Every
+ * sd-bus object of the connection, replies included, is used and unreffed before
+ * client_unlock(). */
+sd_bus *client_lock(pad_client *c);
+void client_unlock(pad_client *c);
+/* With the client locked: the errno of padclient.h for a failed call (bus_error_to_errno);
+ * when that is -EHOSTDOWN the client records why, for pad_client_broker_error(). */
+int client_call_failed_locked(pad_client *c, const sd_bus_error *e, int r);
+/* With the client locked: read the broker's HelperPolicy unless it was read already. */
+int client_read_policy_once_locked(pad_client *c);
 /* The broker's HelperPolicy, read once per client; idle when it could not be read. */
 HelperPolicy client_helper_policy(pad_client *c);
 /* PADCLIENT_FALLBACK_HELPERS: read once per client; c == NULL: read now (one getenv). */
@@ -59,14 +75,29 @@ unsigned client_fallback_helpers(pad_client *c);
  * connecting. Does nothing for c == NULL. */
 void client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers);
 
-/* Lease helpers for the job runner. Node of the helper with index i (0-based) in placement
- * order; PAD_NODE_ANY when the lease has no placement for it. */
+/* ---- Leases (lease.c) --------------------------------------------------------------------- */
+
+/* Node of the helper with index i (0-based) in placement order; PAD_NODE_ANY when the
+ * lease has no placement for it. */
 int lease_helper_node(const pad_lease *l, unsigned i);
+/* Read an a(iu) placement from m into up to max (node, helpers) pairs; *ret_n: how many. */
+int bus_read_placement(sd_bus_message *m, int *nodes, unsigned *helpers, unsigned max,
+                       unsigned *ret_n);
+/* Get the Placement property of the lease object at path (with the client locked). */
+int bus_get_placement(sd_bus *bus, const char *path, int *nodes, unsigned *helpers, unsigned max,
+                      unsigned *ret_n);
 
-/* ---- Broker errors -------------------------------------------------------------------------- */
+/* ---- Broker errors (bus-error.c) ------------------------------------------------------------ */
 
-/* A failed sd_bus_call: org.padata.Broker.Error.Busy -> -EBUSY, .Timeout -> -ETIMEDOUT,
- * .NoSuchNode -> -ENXIO, LimitsExceeded -> -EUSERS, AccessDenied -> -EACCES, InvalidArgs
- * -> -EINVAL, NotSupported -> -EOPNOTSUPP; no owner / no reply / disconnected / connection
- * errors -> -EHOSTDOWN; else r (negative). */
+/* Register the broker's error names (broker_error_map) with sd-bus; once per process. */
+void bus_error_map_register(void);
+/* A failed sd_bus_call: the broker's errors as common/broker-contract.h maps them
+ * (Busy -EBUSY, Timeout -ETIMEDOUT, NoSuchNode -ENXIO, LimitsExceeded -EUSERS, AccessDenied
+ * -EACCES, InvalidArgs -EINVAL, NotSupported -EOPNOTSUPP); no owner / no reply /
+ * disconnected / connection errors -> -EHOSTDOWN; else r (negative). */
 int bus_error_to_errno(const sd_bus_error *e, int r);
+/* Nobody owns the broker's name (ServiceUnknown, NameHasNoOwner). */
+bool bus_error_is_not_running(const sd_bus_error *e);
+/* One line for ret_msg: "paddd is not running on this bus (NAME)", "NAME: message", or
+ * strerror(r). */
+void bus_error_message(const sd_bus_error *e, int r, char *buf, size_t len);

@@ -1,7 +1,8 @@
 /* test-public-api.c: what a program sees linking only libpadclient.so and <padclient.h>:
- * jobs with and without a broker, a lease acquired, shrunk and freed, cancellation, and the
- * documented argument errors. Nothing here may include a private header of the project but
- * the test fixture (plain POSIX, its own object). */
+ * jobs with and without a broker, a lease acquired, shrunk and freed, the broker's
+ * administration, cancellation, and the documented argument errors. Nothing here may
+ * include a private header of the project but the test fixture (plain POSIX, its own
+ * object). */
 #define _GNU_SOURCE
 #include <padclient.h>
 
@@ -69,6 +70,36 @@ START_TEST(test_without_broker) {
 }
 END_TEST
 
+/* The administration surface, with one lease of one helper held. */
+static void check_admin(pad_client *c, const pad_lease *l) {
+        pad_broker_status *s = NULL;
+        pad_lease_list *list = NULL;
+        char msg[256];
+
+        ck_assert_int_eq(pad_client_broker_error(c, msg, sizeof msg), 0);
+        ck_assert_ptr_nonnull(pad_client_bus(c));
+        ck_assert_int_eq(pad_broker_status_get(c, &s, msg, sizeof msg), 0);
+        ck_assert_uint_eq(s->max_helpers, 2);
+        ck_assert_uint_eq(s->in_use, 1);
+        ck_assert_uint_eq(s->leases, 1);
+        ck_assert_uint_ge(s->n_nodes, 1);
+        ck_assert_ptr_null(pad_broker_status_free(s));
+        ck_assert_int_eq(pad_broker_list_leases(c, &list, msg, sizeof msg), 0);
+        ck_assert_uint_eq(list->n, 1);
+        ck_assert_str_eq(list->leases[0]->path, pad_lease_path(l));
+        ck_assert_uint_eq(list->leases[0]->granted, 1);
+        ck_assert_ptr_null(pad_lease_list_free(list));
+        ck_assert_int_eq(pad_broker_set_quota(c, PAD_NODE_ANY, 3, msg, sizeof msg), 0);
+        ck_assert_int_eq(pad_broker_status_get(c, &s, NULL, 0), 0);
+        ck_assert_uint_eq(s->max_helpers, 3);
+        s = pad_broker_status_free(s);
+        ck_assert_int_eq(pad_broker_reload(c, msg, sizeof msg), 0);
+        ck_assert_int_eq(pad_broker_status_get(c, &s, NULL, 0), 0);
+        ck_assert_uint_eq(s->max_helpers, 2);   /* the reload put the config's quota back */
+        pad_broker_status_free(s);
+        ck_assert_int_eq(pad_broker_status_get(NULL, &s, NULL, 0), -EINVAL);
+}
+
 START_TEST(test_with_broker) {
         Fixture f;
         pad_client *c = NULL;
@@ -98,6 +129,7 @@ START_TEST(test_with_broker) {
         ck_assert_ptr_nonnull(pad_lease_helper_policy(l));
         ck_assert_int_eq(pad_lease_shrink(l, 1), 1);
         ck_assert_uint_eq(pad_lease_granted(l), 1);
+        check_admin(c, l);
         ck_assert_ptr_null(pad_lease_free(l));
 
         ck_assert_ptr_null(pad_client_free(c));
