@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,9 +25,12 @@
 DEFINE_POINTER_CLEANUP(pad_client, pad_client_free);
 DEFINE_POINTER_CLEANUP(pad_lease, pad_lease_free);
 
-static const char *acquire_error(int r) {
+/* What a failed acquire means; for -EHOSTDOWN the library's reason (buf). */
+static const char *acquire_error(pad_client *client, int r, char *buf, size_t len) {
         switch (r) {
         case -EHOSTDOWN:
+                if (pad_client_broker_error(client, buf, len) < 0 && buf[0])
+                        return buf;
                 return "no broker on this bus (is paddd running?)";
         case -EBUSY:
                 return "fewer than --min helpers are free (try --wait)";
@@ -88,10 +92,10 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
         int node = PAD_NODE_ANY, c, r = 0;
         int nodes[PAD_PLACEMENT_MAX];
         unsigned counts[PAD_PLACEMENT_MAX], n;
-        char where[256];
+        char where[256], why[256];
         sigset_t set;
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_NODE:
                         r = padctl_parse_node(cmd, optarg, &node);
@@ -144,7 +148,7 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
                 return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
         r = pad_client_acquire(client, (unsigned) helpers, node, &opts, &lease);
         if (r < 0)
-                return padctl_fail("acquire: %s", acquire_error(r));
+                return padctl_fail("acquire: %s", acquire_error(client, r, why, sizeof(why)));
 
         /* Blocked before "Holding" is printed: a script (or a test) that sends SIGINT once it
          * reads that line gets a release and exit 0, never death by the signal. */
@@ -200,41 +204,12 @@ static void job_opts(const Padctl *p, JobArgs *a, pad_io_opts *o, PadctlProgress
 
 /* ---- hugetlb-fallocate ----------------------------------------------------------------------- */
 
-static uint64_t free_huge_pages(uint64_t page_size, int node) {
-        char path[128];
-        unsigned long long v = 0;
-        FILE *f;
-
-        if (node >= 0)
-                snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/hugepages/hugepages-%llukB/free_hugepages",
-                         node, (unsigned long long) (page_size / 1024));
-        else
-                snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
-                         (unsigned long long) (page_size / 1024));
-        f = fopen(path, "re");
-        if (!f)
-                return 0;
-        if (fscanf(f, "%llu", &v) != 1)
-                v = 0;
-        fclose(f);
-        return v;
-}
-
-static int explain_enospc(const char *what, uint64_t size, uint64_t page_size, int node) {
-        char b[32];
-
-        return padctl_fail("%s: not enough free huge pages: needs up to %llu pages of %s, %llu free%s "
-                           "(raise /proc/sys/vm/nr_hugepages)",
-                           what, (unsigned long long) (size / page_size), format_bytes(b, sizeof(b), page_size),
-                           (unsigned long long) free_huge_pages(page_size, node), node >= 0 ? " on the node" : "");
-}
-
 /* Time the kernel's single-threaded fallocate(2) of size on a new file beside path. */
 static int compare_kernel(const char *path, uint64_t size, uint64_t page_size, uint64_t our_usec,
                           unsigned our_threads) {
         _cleanup_free_ char *copy = strdup(path);
         _cleanup_close_ int fd = -1;
-        char tmpl[4096], b[32], label[64];
+        char tmpl[PATH_MAX], b[32], pb[32], label[64];
         const char *dir;
         uint64_t t0, usec;
         int r;
@@ -253,7 +228,11 @@ static int compare_kernel(const char *path, uint64_t size, uint64_t page_size, u
         usec = padctl_now_usec() - t0;
         if (r < 0) {
                 if (errno == ENOSPC)
-                        return explain_enospc("--compare-kernel", size, page_size, -1);
+                        return padctl_fail("--compare-kernel: not enough free huge pages for a second %s "
+                                           "(%llu pages of %s; raise /proc/sys/vm/nr_hugepages)",
+                                           format_bytes(b, sizeof(b), size),
+                                           (unsigned long long) (size / page_size),
+                                           format_bytes(pb, sizeof(pb), page_size));
                 return padctl_fail("--compare-kernel: fallocate: %s", strerror(errno));
         }
         format_bytes(b, sizeof(b), size);
@@ -324,7 +303,7 @@ int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
         PadctlProgress pr;
         pad_io_opts o;
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_OFFSET:
                         r = padctl_parse_size(cmd, "--offset", optarg, &offset);
@@ -385,14 +364,8 @@ int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
                 fprintf(stderr, "padctl: hugetlb-fallocate cancelled; the pages it allocated were given back.\n");
                 return PADCTL_EXIT_CANCELLED;
         }
-        if (r < 0 && r != -ECANCELED && a.msg[0])
-                return padctl_fail("%s %s: %s", cmd, file, a.msg);
-        if (r == -ENOSPC)
-                return explain_enospc(cmd, size, page, a.node);
-        if (r == -ENXIO && a.node >= 0)
-                return padctl_fail("%s: there is no NUMA node %d on this machine", cmd, a.node);
         if (r < 0)
-                return padctl_fail("%s %s: %s", cmd, file, strerror(-r));
+                return padctl_fail("%s %s: %s", cmd, file, a.msg[0] ? a.msg : strerror(-r));
         if (!p->quiet)
                 padctl_print_summary(cmd, size, usec, &st, pad_client_has_broker(client) > 0);
         if (compare)
@@ -426,7 +399,7 @@ int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
         pad_io_opts o;
         struct stat s;
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_SIZE:
                         r = padctl_parse_size(cmd, "--size", optarg, &size);

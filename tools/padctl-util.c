@@ -1,6 +1,7 @@
-/* padctl-util.c: the plumbing padctl's commands share: usage errors and option parsing with
- * getopt_long, command-line number/size/time parsing on top of common/parse.c, a text
- * table, the terminal progress bar, the closing job summary and Ctrl-C cancellation. */
+/* padctl-util.c: the plumbing padctl's commands share: usage errors, a command's help and
+ * option parsing with getopt_long, command-line number/size/time parsing on top of
+ * common/parse.c, a text table, the terminal progress bar, the closing job summary and
+ * Ctrl-C cancellation. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,14 +37,25 @@ int padctl_fail(const char *fmt, ...) {
         return PADCTL_EXIT_FAILURE;
 }
 
-int padctl_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+void padctl_command_help(const PadctlCommand *c, FILE *f) {
+        if (!c)
+                return;
+        fprintf(f, "Usage: padctl [GLOBAL OPTIONS] %s%s%s%s\n\n%s\n\nOptions:\n%s", c->name, *c->args ? " " : "",
+                c->args, *c->options ? " [OPTIONS]" : "", c->summary, c->options);
+        fprintf(f, "  -h --help          show this help\n");
+        if (*c->notes)
+                fprintf(f, "\n%s", c->notes);
+}
+
+int padctl_getopt(const Padctl *p, int argc, char **argv, const char *shortopts,
                   const struct option *longopts) {
+        const char *cmd = p->command->name;
         int c;
 
         opterr = 0;
         c = getopt_long(argc, argv, shortopts, longopts, NULL);
         if (c == 'h') {
-                padctl_command_help(padctl_command_find(cmd), stdout);
+                padctl_command_help(p->command, stdout);
                 return 'h';
         }
         if (c == '?') {

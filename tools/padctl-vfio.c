@@ -267,7 +267,7 @@ int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
         void *mem;
         char b[32];
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_HUGETLB:
                         hugetlb = true;
