@@ -4,12 +4,15 @@
  * A job splits [start, start + size) into chunks aligned to `align`, at least `min_chunk`
  * long, and runs thread_fn on them from the caller's thread and from helper threads lent
  * by the broker. Without a broker a job still runs, with PADCLIENT_FALLBACK_HELPERS helpers
- * (default 0: the caller alone). All functions return 0 (or a count) on success and a
- * negative errno on failure.
+ * (default 0: the caller alone). Functions returning int return 0 (or a count) on success
+ * and a negative errno on failure, except pad_client_has_broker() (1 or 0); the accessors
+ * return 0 or NULL for a NULL object; the *_free() functions accept NULL and return NULL.
  *
  * Thread safety: a pad_client may be used from several threads at once (calls on it are
  * serialised inside). A pad_lease must be used by one thread at a time. pad_cancel_request()
- * is async-signal-safe. The library keeps no global state. */
+ * is async-signal-safe. The library keeps no state of its own outside the objects it hands
+ * out; the first pad_client_new() registers the broker's error names with sd-bus
+ * (sd_bus_error_add_map), once per process. */
 #ifndef PADCLIENT_H
 #define PADCLIENT_H
 

@@ -18,6 +18,12 @@
 #include "broker-contract.h"
 #include "util.h"
 
+#define USEC_PER_SEC 1000000ULL
+#define NSEC_PER_USEC 1000ULL
+/* How often the caller looks again at a helper it raised while that helper was still
+ * lowering itself (the helper may undo the raise and, starved, never say so). */
+#define RAISE_RECHECK_USEC (10 * 1000ULL)
+
 #define IN_SET(x, a, b, c, d, e) ((x) == (a) || (x) == (b) || (x) == (c) || (x) == (d) || (x) == (e))
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -30,7 +36,7 @@ uint64_t job_now_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
@@ -221,8 +227,8 @@ static void run_wait_locked(JobRun *run, uint64_t max_usec) {
                 pthread_cond_wait(&run->cond, &run->lock);
                 return;
         }
-        ts.tv_sec = (time_t) (deadline / 1000000ULL);
-        ts.tv_nsec = (long) (deadline % 1000000ULL) * 1000;
+        ts.tv_sec = (time_t) (deadline / USEC_PER_SEC);
+        ts.tv_nsec = (long) (deadline % USEC_PER_SEC * NSEC_PER_USEC);
         (void) pthread_cond_timedwait(&run->cond, &run->lock, &ts);
         if (run->job->progress_fn && job_now_usec() >= run->progress_next) {
                 pthread_mutex_unlock(&run->lock);
@@ -268,7 +274,7 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
                         run_wait_locked(run, 0);
                         continue;
                 }
-                run_wait_locked(run, 10 * 1000);
+                run_wait_locked(run, RAISE_RECHECK_USEC);
                 if (h->state == HELPER_FINISHED)
                         break;
                 lowered = atomic_load(&h->phase) == PHASE_LOWERED;

@@ -1,8 +1,9 @@
 /* jobs-internal.h: helpers shared by the three memory jobs of libpadclient (hugetlb.c,
  * pmem.c, vfio.c): the failure message written into pad_io_opts.ret_msg, the job skeleton
- * filled from pad_io_opts, human-readable sizes for messages, and the parallel prefault of a
- * mapped range (MADV_POPULATE_WRITE, touching pages on kernels without it). Header-only,
- * static inline; include it after internal.h. Nothing here logs. */
+ * filled from pad_io_opts, human-readable sizes for messages, and the prefault of one
+ * mapped range (MADV_POPULATE_WRITE, touching pages on kernels without it), which each job
+ * runs per chunk. Static inline, but for hugetlb_probe() of hugetlb.c, declared at the end;
+ * include it after internal.h. Nothing here logs. */
 #pragma once
 
 #include <errno.h>
