@@ -59,7 +59,8 @@ typedef struct pad_acquire_opts {
 } pad_acquire_opts;
 
 /* Borrow up to `helpers` helper slots near `node` (PAD_NODE_ANY for any). opts may be
- * NULL. Errors: -EHOSTDOWN no broker, -EBUSY fewer than min free, -ETIMEDOUT waited in
+ * NULL. If the paddd it waits on dies, it waits a few seconds for a new one and asks it once
+ * more, with what is left of wait_usec. Errors: -EHOSTDOWN no broker, -EBUSY fewer than min free, -ETIMEDOUT waited in
  * vain, -ENXIO no such node, -EUSERS client or machine limits exceeded, -EACCES, -EINVAL. */
 int pad_client_acquire(pad_client *c, unsigned helpers, int node, const pad_acquire_opts *opts,
                        pad_lease **ret);
@@ -69,10 +70,21 @@ unsigned pad_lease_granted(const pad_lease *l);
 const char *pad_lease_path(const pad_lease *l);
 /* Up to n (node, helpers) pairs of the placement; returns how many there are. */
 unsigned pad_lease_placement(const pad_lease *l, int *ret_nodes, unsigned *ret_helpers, unsigned n);
-/* Give count slots back early. Returns the slots still held, or -errno. */
+/* A lease is only ever used where it was granted, or at a restarted paddd that kept it for
+ * this connection. When a call finds it gone, the lease is lost: the library drops what it
+ * held (granted 0, no placement), the call returns -ENOENT (paddd does not have it: its ttl
+ * passed, or paddd restarted without it) or -EHOSTDOWN (no paddd answers), and later calls
+ * on it return -ESTALE. Nothing else is touched. */
+
+/* Give count slots back early. Returns the slots still held, or -errno (-EINVAL for more
+ * than granted, -ESTALE when released or lost, -ENOENT or -EHOSTDOWN as above). */
 int pad_lease_shrink(pad_lease *l, unsigned count);
-/* Ask the broker to raise helper thread tid (of this process) to the caller_tid's priority. */
+/* Ask the broker to raise helper thread tid (of this process) to the caller_tid's priority.
+ * Errors as for pad_lease_shrink(). */
 int pad_lease_raise_priority(pad_lease *l, pid_t tid);
+/* Give the lease back now (pad_lease_free() does it too). 0, -ENOENT or -EHOSTDOWN when it
+ * was gone already (it is let go all the same), -ESTALE when released or lost before. */
+int pad_lease_release(pad_lease *l);
 /* The broker's HelperPolicy for this lease's helpers: "idle", "batch", "nice" or "none". */
 const char *pad_lease_helper_policy(const pad_lease *l);
 /* Release (if still held) and free. Accepts NULL, returns NULL. */
@@ -190,6 +202,11 @@ typedef struct pad_job_stats {
         unsigned placement_helpers[PAD_PLACEMENT_MAX];
         uint64_t chunks;                /* chunks run */
         uint64_t wall_usec;
+        /* Since library 0.2.0 (pad_job_run@PADCLIENT_0.2 and the memory jobs of that version). */
+        int lease_lost;                 /* 1: the lease vanished mid-job (paddd died, or restarted
+                                         * without it); the job went on with the threads it had */
+        unsigned raise_failed;          /* helpers whose raise at the end failed (lease lost, or
+                                         * the broker refused); `raised` counts those it worked for */
 } pad_job_stats;
 
 /* c may be NULL (no broker). ret_stats may be NULL. Returns 0, the first chunk error,

@@ -21,7 +21,7 @@
 
 struct pad_client {
         atomic_uint n_ref;
-        pthread_mutex_t lock;           /* guards bus, policy_read, policy, reason, reason_errno */
+        pthread_mutex_t lock;           /* guards bus, policy_read, policy, reason, reason_errno, leases */
         sd_bus *bus;                    /* NULL: could not connect */
         char *bus_label;                /* "system", "session" or the address, for messages */
         char reason[CLIENT_REASON_MAX]; /* why there is no broker, "" when none is known */
@@ -31,6 +31,7 @@ struct pad_client {
         bool single_node;               /* the machine has node 0 only: no Placement call */
         unsigned fallback_helpers;
         atomic_bool warned;
+        pad_lease *leases;              /* live leases (lease.c), under lock */
 };
 
 static unsigned fallback_helpers_from_env(void) {
@@ -139,6 +140,10 @@ _public_ const char *pad_client_bus(const pad_client *c) {
 
 bool client_connected(pad_client *c) {
         return c && c->bus;
+}
+
+pad_lease **client_leases_locked(pad_client *c) {
+        return &c->leases;
 }
 
 bool client_single_node(const pad_client *c) {

@@ -64,6 +64,8 @@ void client_unlock(pad_client *c);
 /* With the client locked: the errno of padclient.h for a failed call (bus_error_to_errno);
  * when that is -EHOSTDOWN the client records why, for pad_client_broker_error(). */
 int client_call_failed_locked(pad_client *c, const sd_bus_error *e, int r);
+/* With the client locked: the head of its list of live leases (lease.c links them). */
+pad_lease **client_leases_locked(pad_client *c);
 /* With the client locked: read the broker's HelperPolicy unless it was read already. */
 int client_read_policy_once_locked(pad_client *c);
 /* The broker's HelperPolicy, read once per client; idle when it could not be read. */
@@ -80,6 +82,8 @@ void client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers);
 /* Node of the helper with index i (0-based) in placement order; PAD_NODE_ANY when the
  * lease has no placement for it. */
 int lease_helper_node(const pad_lease *l, unsigned i);
+/* The lease vanished with its paddd (a call on it found it gone); it holds nothing now. */
+bool lease_is_lost(const pad_lease *l);
 /* Read an a(iu) placement from m into up to max (node, helpers) pairs; *ret_n: how many. */
 int bus_read_placement(sd_bus_message *m, int *nodes, unsigned *helpers, unsigned max,
                        unsigned *ret_n);

@@ -244,8 +244,14 @@ static void run_wait_finished(JobRun *run, Helper *h) {
         pthread_mutex_unlock(&run->lock);
 }
 
-/* Raise helper h, still inside a chunk, and wait until it finished. Returns 1 if raised. */
-static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
+typedef enum RaiseResult {
+        RAISE_NOT_NEEDED,       /* it never lowered itself, or was done already */
+        RAISE_DONE,
+        RAISE_FAILED,           /* the broker refused, or the lease was lost */
+} RaiseResult;
+
+/* Raise helper h, still inside a chunk, and wait until it finished. */
+static RaiseResult run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
         int expected = PHASE_START, state;
         bool lowered;
         pid_t tid;
@@ -253,16 +259,20 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
         if (atomic_compare_exchange_strong(&h->phase, &expected, PHASE_KEEP)) {
                 /* It had not lowered itself yet and now never will. */
                 run_wait_finished(run, h);
-                return 0;
+                return RAISE_NOT_NEEDED;
         }
         pthread_mutex_lock(&run->lock);
         state = h->state;
         pthread_mutex_unlock(&run->lock);
         tid = atomic_load(&h->tid);
         lowered = atomic_load(&h->phase) == PHASE_LOWERED;
-        if (state >= HELPER_DRAINING || pad_lease_raise_priority(run->lease, tid) < 0) {
+        if (state >= HELPER_DRAINING) {
                 run_wait_finished(run, h);
-                return 0;
+                return RAISE_NOT_NEEDED;
+        }
+        if (pad_lease_raise_priority(run->lease, tid) < 0) {
+                run_wait_finished(run, h);
+                return RAISE_FAILED;
         }
 
         /* If its own sched_setattr had not returned when we raised it, it may have undone
@@ -285,20 +295,28 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
                 }
         }
         pthread_mutex_unlock(&run->lock);
-        return 1;
+        return RAISE_DONE;
 }
 
 /* Raise the helpers still inside a chunk one at a time, each after the previous finished, so
- * at most one thread of this job runs at the caller's priority. Returns how many. */
-static unsigned run_raise_helpers(JobRun *run) {
+ * at most one thread of this job runs at the caller's priority; counts the raises that
+ * worked and those that failed. Without the caller's own attributes nobody is raised. */
+static void run_raise_helpers(JobRun *run, pad_job_stats *stats) {
         SchedAttr caller;
-        unsigned raised = 0;
 
         if (sched_attr_get(0, &caller) < 0)
-                return 0;
+                return;
         for (unsigned i = 0; i < run->n_helpers; i++)
-                raised += run_raise_one(run, &run->helpers[i], &caller);
-        return raised;
+                switch (run_raise_one(run, &run->helpers[i], &caller)) {
+                case RAISE_DONE:
+                        stats->raised++;
+                        break;
+                case RAISE_FAILED:
+                        stats->raise_failed++;
+                        break;
+                case RAISE_NOT_NEEDED:
+                        break;
+                }
 }
 
 static void run_wait_helpers(JobRun *run) {
@@ -356,6 +374,18 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
         run->pin = !(job->flags & PAD_JOB_NO_AFFINITY) &&
                    sched_getaffinity(0, sizeof run->allowed, &run->allowed) >= 0;
         return MIN(pad_lease_granted(run->lease), wanted);
+}
+
+/* Give the lease back; a lease that vanished during the job (paddd died or restarted
+ * without it) is said so in the stats. */
+static void run_release(JobRun *run, pad_job_stats *stats) {
+        int r;
+
+        if (!run->lease)
+                return;
+        r = pad_lease_release(run->lease);
+        stats->lease_lost = lease_is_lost(run->lease) || r == -ENOENT || r == -EHOSTDOWN;
+        run->lease = pad_lease_free(run->lease);
 }
 
 static void run_spawn(JobRun *run, unsigned n) {
@@ -474,7 +504,7 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
         run.caller_done = true;
         pthread_mutex_unlock(&run.lock);
         if (run.lease && run.policy != HELPER_POLICY_NONE && !(job->flags & PAD_JOB_NO_RAISE))
-                stats->raised = run_raise_helpers(&run);
+                run_raise_helpers(&run, stats);
         run_wait_helpers(&run);
 
         stats->threads = 1;
@@ -483,7 +513,7 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
         stats->chunks = run.chunks;
         r = run.error;
 
-        pad_lease_free(run.lease);
+        run_release(&run, stats);
         free(run.helpers);
         pthread_cond_destroy(&run.cond);
         pthread_mutex_destroy(&run.lock);

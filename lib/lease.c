@@ -1,24 +1,45 @@
 /* lease.c: a pad_lease, one org.padata.Broker.Lease object the client acquired: Acquire with
- * its options, the grant and its placement as the broker reported them, Shrink,
- * RaisePriority and Release, each through the client's locked connection (client.c). A
- * lease keeps its client alive until it is freed. */
+ * its options (tried once more against a new paddd when the one it waited on died), the
+ * grant and its placement as the broker reported them, Shrink, RaisePriority and Release,
+ * each through the client's locked connection (client.c). A lease keeps its client alive
+ * until it is freed.
+ *
+ * A lease is only ever acted on where it was granted: its calls go to the unique bus name
+ * of the paddd that granted it. When that paddd is gone, a new one is asked only whether it
+ * re-adopted the lease (the same path, owned by this connection, and not a lease this
+ * client got from the new paddd); if so the lease moves to it, else the lease is lost: its
+ * local state is dropped and the caller told -ENOENT (no broker has it) or -EHOSTDOWN (no
+ * broker at all). */
 #include "internal.h"
 
+#include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker-contract.h"
+#include "list.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_USEC (10 * 1000 * 1000ULL)
+/* How long an Acquire whose paddd died waits for a new one before it gives up. */
+#define ACQUIRE_RETRY_WAIT_USEC (5 * 1000 * 1000ULL)
+#define BROKER_POLL_USEC (20 * 1000ULL)
+
+#define DBUS_SERVICE "org.freedesktop.DBus"
+#define DBUS_PATH "/org/freedesktop/DBus"
+#define DBUS_INTERFACE "org.freedesktop.DBus"
 
 struct pad_lease {
         pad_client *client;
         char *path;
+        char *broker;                   /* unique name of the paddd that holds it for us */
         unsigned granted;
-        bool released;
+        bool released;                  /* released, or lost: no more calls */
+        bool lost;                      /* it vanished with a paddd */
         unsigned n_placement;
         int placement_node[PAD_PLACEMENT_MAX];
         unsigned placement_helpers[PAD_PLACEMENT_MAX];
+        LIST_FIELDS(pad_lease, leases); /* the client's live leases, under its lock */
 };
 
 static int append_options(sd_bus_message *m, const pad_acquire_opts *o) {
@@ -129,28 +150,185 @@ static int acquire_locked(sd_bus *bus, unsigned helpers, int node, const pad_acq
         if (r < 0)
                 return r;
         l->path = strdup(path);
-        if (!l->path)
+        l->broker = strdup(sd_bus_message_get_sender(reply) ?: BROKER_BUS_NAME);
+        if (!l->path || !l->broker)
                 return -ENOMEM;
         l->granted = granted;
         return 0;
 }
 
+/* ---- a lease that vanished ------------------------------------------------------------ */
+
+/* The paddd the call went to answered that it has no such lease. */
+static bool error_is_unknown_lease(const sd_bus_error *e) {
+        return sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_OBJECT) ||
+               sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_METHOD) ||
+               sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_INTERFACE);
+}
+
+/* The errors of a call to a lease that say its paddd does not have it (any more), or is not
+ * there to answer (ServiceUnknown, NoReply, a lost connection...). */
+static bool error_is_lease_gone(const sd_bus_error *e, int r) {
+        return error_is_unknown_lease(e) || bus_error_to_errno(e, r) == -EHOSTDOWN;
+}
+
+/* Drop what the lease held; nothing is called on it again. */
+static void lease_mark_lost(pad_lease *l) {
+        l->lost = l->released = true;
+        l->granted = 0;
+        l->n_placement = 0;
+}
+
+/* The unique name owning the broker's name now, into *ret (freed by the caller). */
+static int broker_owner(sd_bus *bus, char **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *owner;
+        int r;
+
+        r = sd_bus_call_method(bus, DBUS_SERVICE, DBUS_PATH, DBUS_INTERFACE, "GetNameOwner", NULL,
+                               &reply, "s", BROKER_BUS_NAME);
+        if (r < 0)
+                return -EHOSTDOWN;
+        r = sd_bus_message_read(reply, "s", &owner);
+        if (r < 0)
+                return r;
+        *ret = strdup(owner);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* With the client locked: whether another live lease of this client is `path` at `broker`. */
+static bool client_has_lease_locked(pad_lease *l, const char *broker) {
+        LIST_FOREACH(leases, i, *client_leases_locked(l->client))
+                if (i != l && !i->released && streq(i->path, l->path) && streq(i->broker, broker))
+                        return true;
+        return false;
+}
+
+/* With the client locked: a call on l failed with e. 0 when the paddd owning the name now
+ * is another one that holds l for this connection (l moves to it); 1 when l's own paddd is
+ * still there and did not say it lost l (a timeout: l is kept); else -ENOENT or -EHOSTDOWN,
+ * and l is gone. */
+static int lease_readopt_locked(pad_lease *l, sd_bus *bus, const sd_bus_error *e) {
+        _cleanup_free_ char *owner = NULL, *holder = NULL;
+        const char *unique = NULL;
+        int r;
+
+        r = broker_owner(bus, &owner);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EHOSTDOWN;
+        if (streq(owner, l->broker))
+                return error_is_unknown_lease(e) ? -ENOENT : 1;  /* the same paddd */
+        if (client_has_lease_locked(l, owner))
+                return -ENOENT;         /* the path is another lease of ours there */
+        r = sd_bus_get_property_string(bus, owner, l->path, LEASE_INTERFACE, "Owner", NULL, &holder);
+        if (r < 0)
+                return -ENOENT;
+        if (sd_bus_get_unique_name(bus, &unique) < 0 || !streq(holder, unique))
+                return -ENOENT;
+        free(l->broker);
+        l->broker = TAKE_PTR(owner);
+        return 0;
+}
+
+/* With the client locked: call member on l where it is held, following it to a paddd that
+ * re-adopted it. A lease found gone is marked lost: -ENOENT or -EHOSTDOWN. */
+static int lease_call_locked(pad_lease *l, sd_bus *bus, const char *member, sd_bus_message **ret_reply,
+                             const char *types, ...) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
+        int r;
+
+        if (l->released)
+                return -ESTALE;
+        for (unsigned attempt = 0;; attempt++) {
+                va_start(ap, types);
+                r = sd_bus_call_methodv(bus, l->broker, l->path, LEASE_INTERFACE, member, &error,
+                                        ret_reply, types, ap);
+                va_end(ap);
+                if (r >= 0 || !error_is_lease_gone(&error, r)) {
+                        if (r < 0)
+                                r = client_call_failed_locked(l->client, &error, r);
+                        break;
+                }
+                r = attempt == 0 ? lease_readopt_locked(l, bus, &error) : -ENOENT;
+                if (r > 0) {
+                        r = client_call_failed_locked(l->client, &error, -ETIMEDOUT);
+                        break;
+                }
+                sd_bus_error_free(&error);
+                if (r < 0) {
+                        lease_mark_lost(l);
+                        break;
+                }
+        }
+        sd_bus_error_free(&error);
+        return r;
+}
+
 /* With the client locked. */
-static void lease_call_release_locked(pad_lease *l, sd_bus *bus) {
-        (void) sd_bus_call_method(bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "Release",
-                                  NULL, NULL, NULL);
+static int lease_release_locked(pad_lease *l, sd_bus *bus) {
+        int r = lease_call_locked(l, bus, "Release", NULL, "");
+
         l->released = true;
+        return r < 0 ? r : 0;
 }
 
 static pad_lease *lease_free_unlocked(pad_lease *l) {
         if (!l)
                 return NULL;
         free(l->path);
+        free(l->broker);
         client_unref(l->client);
         free(l);
         return NULL;
 }
 DEFINE_POINTER_CLEANUP(pad_lease, lease_free_unlocked);
+
+/* ---- acquiring --------------------------------------------------------------------------- */
+
+/* With the client locked: wait (unlocking between looks) until some paddd owns the name. */
+static int client_wait_broker_locked(pad_client *c, sd_bus *bus, uint64_t max_usec) {
+        uint64_t deadline = job_now_usec() + max_usec;
+
+        for (;;) {
+                _cleanup_free_ char *owner = NULL;
+
+                if (broker_owner(bus, &owner) >= 0)
+                        return 0;
+                if (job_now_usec() >= deadline)
+                        return -EHOSTDOWN;
+                client_unlock(c);
+                (void) nanosleep(&(struct timespec) { .tv_nsec = BROKER_POLL_USEC * 1000 }, NULL);
+                (void) client_lock(c);
+        }
+}
+
+/* The Acquire failed because the paddd it waited on died (NoReply before the timeout). */
+static bool acquire_broker_died(const sd_bus_error *e, uint64_t t0, uint64_t timeout) {
+        return (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
+                sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED)) &&
+               job_now_usec() - t0 < timeout;
+}
+
+/* With the client locked: Acquire, and once more against a new paddd if the one we waited
+ * on died, with what is left of the wait. */
+static int acquire_retrying_locked(pad_client *c, sd_bus *bus, unsigned helpers, int node,
+                                   const pad_acquire_opts *o, pad_lease *l, sd_bus_error *error) {
+        uint64_t t0 = job_now_usec(), timeout = CALL_TIMEOUT_USEC + (o ? o->wait_usec : 0), spent;
+        pad_acquire_opts again;
+        int r;
+
+        r = acquire_locked(bus, helpers, node, o, l, error);
+        if (r >= 0 || !acquire_broker_died(error, t0, timeout))
+                return r;
+        if (client_wait_broker_locked(c, bus, ACQUIRE_RETRY_WAIT_USEC) < 0)
+                return r;
+        sd_bus_error_free(error);
+        again = o ? *o : (pad_acquire_opts) {};
+        spent = job_now_usec() - t0;
+        again.wait_usec = again.wait_usec > spent ? again.wait_usec - spent : 0;
+        return acquire_locked(bus, helpers, node, &again, l, error);
+}
 
 _public_ int pad_client_acquire(pad_client *c, unsigned helpers, int node,
                                 const pad_acquire_opts *opts, pad_lease **ret) {
@@ -173,14 +351,15 @@ _public_ int pad_client_acquire(pad_client *c, unsigned helpers, int node,
         l->client = client_ref(c);
 
         bus = client_lock(c);
-        r = acquire_locked(bus, helpers, node, opts, l, &error);
+        r = acquire_retrying_locked(c, bus, helpers, node, opts, l, &error);
         if (r < 0) {
                 r = r == -ENOMEM ? r : client_call_failed_locked(c, &error, r);
-                if (l->path)
-                        lease_call_release_locked(l, bus);
+                if (l->path && l->broker)
+                        (void) lease_release_locked(l, bus);
         } else {
                 lease_read_placement_locked(l, bus);
                 (void) client_read_policy_once_locked(c);
+                LIST_PREPEND(leases, *client_leases_locked(c), l);
         }
         client_unlock(c);
         sd_bus_error_free(&error);
@@ -224,52 +403,57 @@ int lease_helper_node(const pad_lease *l, unsigned i) {
 
 _public_ int pad_lease_shrink(pad_lease *l, unsigned count) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t granted = 0;
         sd_bus *bus;
         int r;
 
         if (!l || count == 0)
                 return -EINVAL;
-        if (l->released)
-                return -ESTALE;
         bus = client_lock(l->client);
-        if (count > l->granted)
+        if (l->released)
+                r = -ESTALE;
+        else if (count > l->granted)
                 r = -EINVAL;
         else {
-                r = sd_bus_call_method(bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "Shrink",
-                                       &error, &reply, "u", (uint32_t) count);
+                r = lease_call_locked(l, bus, "Shrink", &reply, "u", (uint32_t) count);
                 if (r >= 0)
                         r = sd_bus_message_read(reply, "u", &granted);
                 if (r >= 0) {
                         l->granted = granted;
                         r = (int) granted;
-                } else
-                        r = client_call_failed_locked(l->client, &error, r);
+                }
         }
         reply = sd_bus_message_unref(reply);
         client_unlock(l->client);
-        sd_bus_error_free(&error);
         return r;
 }
 
 _public_ int pad_lease_raise_priority(pad_lease *l, pid_t tid) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
         sd_bus *bus;
         int r;
 
         if (!l || tid <= 0)
                 return -EINVAL;
-        if (l->released)
-                return -ESTALE;
         bus = client_lock(l->client);
-        r = sd_bus_call_method(bus, BROKER_BUS_NAME, l->path, LEASE_INTERFACE, "RaisePriority",
-                               &error, NULL, "u", (uint32_t) tid);
-        if (r < 0)
-                r = client_call_failed_locked(l->client, &error, r);
+        r = lease_call_locked(l, bus, "RaisePriority", NULL, "u", (uint32_t) tid);
         client_unlock(l->client);
-        sd_bus_error_free(&error);
         return r < 0 ? r : 0;
+}
+
+_public_ int pad_lease_release(pad_lease *l) {
+        sd_bus *bus;
+        int r;
+
+        if (!l)
+                return -EINVAL;
+        bus = client_lock(l->client);
+        r = lease_release_locked(l, bus);
+        client_unlock(l->client);
+        return r;
+}
+
+bool lease_is_lost(const pad_lease *l) {
+        return l && l->lost;
 }
 
 _public_ const char *pad_lease_helper_policy(const pad_lease *l) {
@@ -283,10 +467,10 @@ _public_ pad_lease *pad_lease_free(pad_lease *l) {
 
         if (!l)
                 return NULL;
-        if (!l->released) {
-                bus = client_lock(l->client);
-                lease_call_release_locked(l, bus);
-                client_unlock(l->client);
-        }
+        bus = client_lock(l->client);
+        if (!l->released)
+                (void) lease_release_locked(l, bus);
+        LIST_REMOVE(leases, *client_leases_locked(l->client), l);
+        client_unlock(l->client);
         return lease_free_unlocked(l);
 }

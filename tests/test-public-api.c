@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,36 @@ START_TEST(test_with_broker) {
 }
 END_TEST
 
+/* A program built against the first ABI binds to pad_job_run@PADCLIENT_0, whose stats end
+ * before lease_lost: the library must not write past them. */
+int pad_job_run_v0(pad_client *c, const pad_job *job, pad_job_stats *ret_stats);
+__asm__(".symver pad_job_run_v0,pad_job_run@PADCLIENT_0");
+
+START_TEST(test_first_abi_stats) {
+        union {
+                pad_job_stats st;
+                unsigned char b[sizeof(pad_job_stats)];
+        } u;
+        uint64_t base = 0;
+        pad_job job = { .thread_fn = count_fn, .arg = &base, .size = UNITS, .max_threads = 2,
+                        .flags = PAD_JOB_NO_BROKER };
+        size_t old = offsetof(pad_job_stats, lease_lost);
+
+        memset(counts, 0, sizeof counts);
+        memset(&u, 0xa5, sizeof u);
+        ck_assert_int_eq(pad_job_run_v0(NULL, &job, &u.st), 0);
+        ck_assert_uint_ge(u.st.chunks, 1);
+        ck_assert_uint_ge(u.st.threads, 1);
+        for (size_t i = old; i < sizeof u; i++)
+                ck_assert_msg(u.b[i] == 0xa5, "byte %zu past the first ABI's stats was written", i);
+
+        memset(&u, 0xa5, sizeof u);
+        ck_assert_int_eq(pad_job_run(NULL, &job, &u.st), 0);
+        ck_assert_int_eq(u.st.lease_lost, 0);
+        ck_assert_uint_eq(u.st.raise_failed, 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("public-api");
         TCase *tc = tcase_create("api");
@@ -146,6 +177,7 @@ int main(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_without_broker);
         tcase_add_test(tc, test_with_broker);
+        tcase_add_test(tc, test_first_abi_stats);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);
