@@ -1,9 +1,9 @@
 /* internal.h: declarations shared by the lib/ C files of libpadclient and by the unit tests
  * that link the internal static library: the export attribute, the padata chunk split and
- * the runner's clock (job.c), the client's broker state as the job runner and the memory jobs
- * need it (the helper policy, the fallback helper count, the one warning line) and the
- * mapping of broker errors to errnos (libpadclient.c); it includes cpuset.h and
- * helper-sched.h. Nothing here is exported from libpadclient.so.
+ * the thread id (job.c), the monotonic clock, the client as leases, the admin calls and the
+ * runner use it (client.c), the lease helpers of the runner (lease.c), and the broker's
+ * errors as errnos and messages (bus-error.c); it includes cpuset.h and helper-sched.h.
+ * Nothing here is exported from libpadclient.so.
  *
  * Include this header FIRST in every lib/ C file: it defines _GNU_SOURCE for cpu_set_t. */
 #pragma once
@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <systemd/sd-bus.h>
 
@@ -42,10 +43,20 @@
 void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
                unsigned *ret_works, uint64_t *ret_chunk);
 
-/* ---- The runner's thread id and clock ------------------------------------------------------------------- */
+/* ---- The runner's thread id, the clock ------------------------------------------------------------------- */
 
 pid_t job_gettid(void);
-uint64_t job_now_usec(void);    /* CLOCK_MONOTONIC */
+
+#define USEC_PER_SEC 1000000ULL
+#define NSEC_PER_USEC 1000ULL
+
+/* CLOCK_MONOTONIC in microseconds. */
+static inline uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
 
 /* ---- The client, as other lib files see it (client.c) ------------------------------------- */
 

@@ -18,8 +18,6 @@
 #include "broker-contract.h"
 #include "util.h"
 
-#define USEC_PER_SEC 1000000ULL
-#define NSEC_PER_USEC 1000ULL
 /* How often the caller looks again at a helper it raised while that helper was still
  * lowering itself (the helper may undo the raise and, starved, never say so). */
 #define RAISE_RECHECK_USEC (10 * 1000ULL)
@@ -30,13 +28,6 @@
 
 pid_t job_gettid(void) {
         return (pid_t) syscall(SYS_gettid);
-}
-
-uint64_t job_now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
@@ -208,7 +199,7 @@ static void run_maybe_progress(JobRun *run) {
 
         if (!run->job->progress_fn)
                 return;
-        now = job_now_usec();
+        now = now_usec();
         if (now >= run->progress_next)
                 run_progress(run, now);
 }
@@ -222,7 +213,7 @@ static void run_wait_locked(JobRun *run, uint64_t max_usec) {
         if (run->job->progress_fn)
                 deadline = run->progress_next;
         if (max_usec > 0)
-                deadline = MIN(deadline, job_now_usec() + max_usec);
+                deadline = MIN(deadline, now_usec() + max_usec);
         if (deadline == UINT64_MAX) {
                 pthread_cond_wait(&run->cond, &run->lock);
                 return;
@@ -230,7 +221,7 @@ static void run_wait_locked(JobRun *run, uint64_t max_usec) {
         ts.tv_sec = (time_t) (deadline / USEC_PER_SEC);
         ts.tv_nsec = (long) (deadline % USEC_PER_SEC * NSEC_PER_USEC);
         (void) pthread_cond_timedwait(&run->cond, &run->lock, &ts);
-        if (run->job->progress_fn && job_now_usec() >= run->progress_next) {
+        if (run->job->progress_fn && now_usec() >= run->progress_next) {
                 pthread_mutex_unlock(&run->lock);
                 run_maybe_progress(run);
                 pthread_mutex_lock(&run->lock);
@@ -474,7 +465,7 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
         if (job->progress_fn) {
                 run.progress_interval = job->progress_interval_usec ? job->progress_interval_usec
                                                                     : JOB_PROGRESS_INTERVAL_USEC_DEFAULT;
-                run.progress_next = job_now_usec() + run.progress_interval;
+                run.progress_next = now_usec() + run.progress_interval;
         }
 
         n = run_borrow(&run, c, works - 1, stats);
@@ -533,7 +524,7 @@ _public_ int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_s
         if (r < 0)
                 return r;
         if (ret_stats)
-                t0 = job_now_usec();
+                t0 = now_usec();
 
         if (job->size == 0) {
                 if (job->progress_fn)
@@ -548,7 +539,7 @@ _public_ int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_s
         }
 
         if (ret_stats) {
-                stats.wall_usec = job_now_usec() - t0;
+                stats.wall_usec = now_usec() - t0;
                 *ret_stats = stats;
         }
         return r;

@@ -288,17 +288,17 @@ DEFINE_POINTER_CLEANUP(pad_lease, lease_free_unlocked);
 
 /* With the client locked: wait (unlocking between looks) until some paddd owns the name. */
 static int client_wait_broker_locked(pad_client *c, sd_bus *bus, uint64_t max_usec) {
-        uint64_t deadline = job_now_usec() + max_usec;
+        uint64_t deadline = now_usec() + max_usec;
 
         for (;;) {
                 _cleanup_free_ char *owner = NULL;
 
                 if (broker_owner(bus, &owner) >= 0)
                         return 0;
-                if (job_now_usec() >= deadline)
+                if (now_usec() >= deadline)
                         return -EHOSTDOWN;
                 client_unlock(c);
-                (void) nanosleep(&(struct timespec) { .tv_nsec = BROKER_POLL_USEC * 1000 }, NULL);
+                (void) nanosleep(&(struct timespec) { .tv_nsec = BROKER_POLL_USEC * NSEC_PER_USEC }, NULL);
                 (void) client_lock(c);
         }
 }
@@ -307,14 +307,14 @@ static int client_wait_broker_locked(pad_client *c, sd_bus *bus, uint64_t max_us
 static bool acquire_broker_died(const sd_bus_error *e, uint64_t t0, uint64_t timeout) {
         return (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
                 sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED)) &&
-               job_now_usec() - t0 < timeout;
+               now_usec() - t0 < timeout;
 }
 
 /* With the client locked: Acquire, and once more against a new paddd if the one we waited
  * on died, with what is left of the wait. */
 static int acquire_retrying_locked(pad_client *c, sd_bus *bus, unsigned helpers, int node,
                                    const pad_acquire_opts *o, pad_lease *l, sd_bus_error *error) {
-        uint64_t t0 = job_now_usec(), timeout = CALL_TIMEOUT_USEC + (o ? o->wait_usec : 0), spent;
+        uint64_t t0 = now_usec(), timeout = CALL_TIMEOUT_USEC + (o ? o->wait_usec : 0), spent;
         pad_acquire_opts again;
         int r;
 
@@ -325,7 +325,7 @@ static int acquire_retrying_locked(pad_client *c, sd_bus *bus, unsigned helpers,
                 return r;
         sd_bus_error_free(error);
         again = o ? *o : (pad_acquire_opts) {};
-        spent = job_now_usec() - t0;
+        spent = now_usec() - t0;
         again.wait_usec = again.wait_usec > spent ? again.wait_usec - spent : 0;
         return acquire_locked(bus, helpers, node, &again, l, error);
 }

@@ -233,9 +233,9 @@ END_TEST
 /* On the caller's thread: hold the first chunk until a helper took one, so helpers that start
  * late (at SCHED_IDLE) still find work. */
 static void caller_wait_for(atomic_int *slow_tid) {
-        uint64_t t0 = job_now_usec();
+        uint64_t t0 = now_usec();
 
-        while (atomic_load(slow_tid) == 0 && job_now_usec() - t0 < SAFETY_USEC)
+        while (atomic_load(slow_tid) == 0 && now_usec() - t0 < SAFETY_USEC)
                 usleep(1000);
 }
 
@@ -290,9 +290,9 @@ static int comeback_fn(uint64_t s, uint64_t e, void *arg) {
                 caller_wait_for(&cb->slow_tid);
         else if (atomic_compare_exchange_strong(&cb->slow_tid, &expected, tid())) {
                 /* The first helper chunk waits until the caller saw the other slot return. */
-                uint64_t t0 = job_now_usec();
+                uint64_t t0 = now_usec();
 
-                while (!atomic_load(&cb->dropped) && job_now_usec() - t0 < SAFETY_USEC)
+                while (!atomic_load(&cb->dropped) && now_usec() - t0 < SAFETY_USEC)
                         usleep(1000);
                 atomic_store(&cb->slow_saw_drop, atomic_load(&cb->dropped));
         }
@@ -358,10 +358,10 @@ static int raise_fn(uint64_t s, uint64_t e, void *arg) {
                 atomic_fetch_add(&rs->idle_chunks, p == SCHED_IDLE);
                 if (atomic_compare_exchange_strong(&rs->slow_tid, &expected, tid())) {
                         /* Keep this chunk going until the caller has raised us. */
-                        uint64_t t0 = job_now_usec();
+                        uint64_t t0 = now_usec();
 
                         atomic_store(&rs->policy_before, p);
-                        while ((p = my_policy()) == SCHED_IDLE && job_now_usec() - t0 < SAFETY_USEC)
+                        while ((p = my_policy()) == SCHED_IDLE && now_usec() - t0 < SAFETY_USEC)
                                 usleep(1000);
                         atomic_store(&rs->policy_after, p);
                 }
