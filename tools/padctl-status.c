@@ -120,15 +120,6 @@ static int print_leases(pad_client *c) {
         return 0;
 }
 
-/* A client for the admin commands: the library's, so the bus is chosen as for jobs. */
-static int admin_client(const Padctl *p, pad_client **ret) {
-        int r = pad_client_new(p->bus, ret);
-
-        if (r < 0)
-                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
-        return 0;
-}
-
 /* A command without options: -1 after --help, a usage error, or 0. */
 static int no_options(const Padctl *p, int argc, char **argv, int n_args) {
         static const struct option options[] = { { "help", no_argument, NULL, 'h' }, {} };
@@ -148,7 +139,7 @@ int padctl_status(const Padctl *p, int argc, char **argv) {
         r = no_options(p, argc, argv, 0);
         if (r)
                 return r < 0 ? PADCTL_EXIT_OK : r;
-        if (admin_client(p, &c) < 0)
+        if (padctl_client_new(p, &c))
                 return PADCTL_EXIT_FAILURE;
         r = pad_broker_status_get(c, &s, msg, sizeof(msg));
         if (r < 0)
@@ -183,7 +174,7 @@ int padctl_set_quota(const Padctl *p, int argc, char **argv) {
         r = padctl_parse_uint("set-quota", "MAX", argv[optind + 1], UINT32_MAX, &max);
         if (r)
                 return r;
-        if (admin_client(p, &c) < 0)
+        if (padctl_client_new(p, &c))
                 return PADCTL_EXIT_FAILURE;
         r = pad_broker_set_quota(c, node, (unsigned) max, msg, sizeof(msg));
         if (r < 0)
@@ -205,7 +196,7 @@ int padctl_reload(const Padctl *p, int argc, char **argv) {
         r = no_options(p, argc, argv, 0);
         if (r)
                 return r < 0 ? PADCTL_EXIT_OK : r;
-        if (admin_client(p, &c) < 0)
+        if (padctl_client_new(p, &c))
                 return PADCTL_EXIT_FAILURE;
         r = pad_broker_reload(c, msg, sizeof(msg));
         if (r < 0)

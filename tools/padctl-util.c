@@ -47,6 +47,14 @@ void padctl_command_help(const PadctlCommand *c, FILE *f) {
                 fprintf(f, "\n%s", c->notes);
 }
 
+int padctl_client_new(const Padctl *p, pad_client **ret) {
+        int r = pad_client_new(p->bus, ret);
+
+        if (r < 0)
+                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
+        return 0;
+}
+
 int padctl_getopt(const Padctl *p, int argc, char **argv, const char *shortopts,
                   const struct option *longopts) {
         const char *cmd = p->command->name;

@@ -317,11 +317,11 @@ int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
                 vfio_setup_done(&v);
                 return r;
         }
-        r = pad_client_new(p->bus, &client);
-        if (r < 0) {
+        r = padctl_client_new(p, &client);
+        if (r) {
                 munmap(mem, size);
                 vfio_setup_done(&v);
-                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
+                return r;
         }
 
         r = vfio_map_report_unmap(p, client, &v, mem, size, node, helpers_set ? (unsigned) helpers + 1 : 0);

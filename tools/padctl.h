@@ -52,6 +52,9 @@ const PadctlCommand *padctl_command_find(const char *name);
 int padctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "padctl: message" on stderr; returns PADCTL_EXIT_FAILURE. */
 int padctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A libpadclient client on --bus (else the library's default): 0, or the failure printed
+ * and PADCTL_EXIT_FAILURE. */
+int padctl_client_new(const Padctl *p, pad_client **ret);
 
 /* A command's --help text. */
 void padctl_command_help(const PadctlCommand *c, FILE *f);
