@@ -207,6 +207,9 @@ typedef struct pad_job_stats {
                                          * without it); the job went on with the threads it had */
         unsigned raise_failed;          /* helpers whose raise at the end failed (lease lost, or
                                          * the broker refused); `raised` counts those it worked for */
+        int broker_error;               /* why the job ran on fallback helpers: the error of
+                                         * connecting or of the Acquire (-EHOSTDOWN, -EACCES...;
+                                         * pad_client_broker_error() says more); 0 otherwise */
 } pad_job_stats;
 
 /* c may be NULL (no broker). ret_stats may be NULL. Returns 0, the first chunk error,

@@ -3,8 +3,8 @@
  * threads call Shrink through the same connection; leases (lease.c) and the admin calls
  * (broker-admin.c) use it through client_lock(). A client without a broker (no bus, nobody
  * owning org.padata.Broker) is still a valid client: jobs then run in fallback mode and
- * acquire returns -EHOSTDOWN; the client remembers why, for pad_client_broker_error() and the
- * one "no broker" warning. It also reads the broker's HelperPolicy once. */
+ * acquire returns -EHOSTDOWN; the client remembers why, for pad_client_broker_error(). It
+ * also reads the broker's HelperPolicy once. Nothing here prints. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -30,7 +30,6 @@ struct pad_client {
         HelperPolicy policy;
         bool single_node;               /* the machine has node 0 only: no Placement call */
         unsigned fallback_helpers;
-        atomic_bool warned;
         pad_lease *leases;              /* live leases (lease.c), under lock */
 };
 
@@ -69,7 +68,6 @@ static pad_client *client_alloc(const char *bus) {
                 return NULL;
         }
         atomic_init(&c->n_ref, 1);
-        atomic_init(&c->warned, false);
         pthread_mutex_init(&c->lock, NULL);
         c->policy = HELPER_POLICY_IDLE;
         c->fallback_helpers = fallback_helpers_from_env();
@@ -247,19 +245,4 @@ HelperPolicy client_helper_policy(pad_client *c) {
 
 unsigned client_fallback_helpers(pad_client *c) {
         return c ? c->fallback_helpers : fallback_helpers_from_env();
-}
-
-void client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers) {
-        char buf[sizeof c->reason];
-
-        if (!c || atomic_exchange(&c->warned, true))
-                return;
-        if (!reason) {
-                client_lock(c);
-                memcpy(buf, c->reason, sizeof buf);
-                client_unlock(c);
-                reason = buf[0] ? buf : "unknown";
-        }
-        fprintf(stderr, "padclient: no broker on %s (%s); running with %u helpers\n",
-                c->bus_label, reason, helpers);
 }

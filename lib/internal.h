@@ -83,10 +83,6 @@ int client_read_policy_once_locked(pad_client *c);
 HelperPolicy client_helper_policy(pad_client *c);
 /* PADCLIENT_FALLBACK_HELPERS: read once per client; c == NULL: read now (one getenv). */
 unsigned client_fallback_helpers(pad_client *c);
-/* Print once per client: "padclient: no broker on BUS (REASON); running with N helpers".
- * reason: a short phrase (e.g. from the failed Acquire); NULL: the reason recorded when
- * connecting. Does nothing for c == NULL. */
-void client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers);
 
 /* ---- Leases (lease.c) --------------------------------------------------------------------- */
 

@@ -325,15 +325,13 @@ static void run_wait_helpers(JobRun *run) {
 static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_stats *stats) {
         const pad_job *job = run->job;
         pad_acquire_opts o;
-        unsigned n;
         int r;
 
         if (!c || (job->flags & PAD_JOB_NO_BROKER))
                 return MIN(client_fallback_helpers(c), wanted);
         if (!client_connected(c)) {
-                n = MIN(client_fallback_helpers(c), wanted);
-                client_warn_no_broker(c, NULL, n);
-                return n;
+                stats->broker_error = pad_client_broker_error(c, NULL, 0);
+                return MIN(client_fallback_helpers(c), wanted);
         }
 
         o = (pad_acquire_opts) {
@@ -352,9 +350,8 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
         }
         if (r < 0) {
                 /* No broker, access denied, or a bus we cannot use: the fallback. */
-                n = MIN(client_fallback_helpers(c), wanted);
-                client_warn_no_broker(c, r == -EHOSTDOWN ? NULL : strerror(-r), n);
-                return n;
+                stats->broker_error = r;
+                return MIN(client_fallback_helpers(c), wanted);
         }
         stats->brokered = 1;
 

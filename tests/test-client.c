@@ -439,6 +439,7 @@ START_TEST(test_broker_absent) {
         assert_units_once(u, UNITS);
         ck_assert_int_eq(st.brokered, 0);
         ck_assert_uint_eq(st.granted, 2);
+        ck_assert_int_eq(st.broker_error, -ENOENT);     /* no socket there */
         ck_assert_uint_le(atomic_load(&u->max_running), 3);
         c = pad_client_free(c);
         rmdir(dir);
@@ -455,6 +456,7 @@ START_TEST(test_broker_absent) {
         assert_units_once(u, UNITS);
         ck_assert_int_eq(st.brokered, 0);
         ck_assert_uint_eq(st.granted, 2);
+        ck_assert_int_eq(st.broker_error, -EHOSTDOWN);
         pad_client_free(c);
         free(u);
         stop_broker();

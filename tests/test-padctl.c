@@ -787,6 +787,14 @@ START_TEST(test_pmem_init) {
         ASSERT_EXIT(&run, rc, 1);
         ASSERT_CONTAINS(run.err, "past the end", "stderr of pmem-init past the end");
         assert_content(file, 0, 0, 0);
+
+        /* No broker on the bus given: the job runs all the same, and padctl says why. */
+        rc = PADCTL(&run, "--bus", "unix:path=/nonexistent/bus", "pmem-init", file, "--pattern", "7", "--helpers", "2");
+        ASSERT_EXIT(&run, rc, 0);
+        assert_content(file, 0, PMEM_FILE_SIZE, 7);
+        ASSERT_CONTAINS(run.err, "padctl: no broker on unix:path=/nonexistent/bus (cannot connect to",
+                        "stderr of pmem-init without a broker");
+        ASSERT_CONTAINS(run.out, "no broker", "pmem-init summary without a broker");
         unlink(file);
 }
 END_TEST

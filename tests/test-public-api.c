@@ -120,6 +120,7 @@ START_TEST(test_with_broker) {
 
         run_and_check(c, 3, &st);
         ck_assert_int_eq(st.brokered, 1);
+        ck_assert_int_eq(st.broker_error, 0);
         ck_assert_uint_le(st.granted, 2);
 
         ck_assert_int_eq(pad_client_acquire(c, 2, PAD_NODE_ANY, NULL, &l), 0);

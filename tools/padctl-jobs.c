@@ -400,6 +400,7 @@ int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
         usec = padctl_now_usec() - t0;
         padctl_progress_finish(&pr);
         padctl_cancel_restore();
+        padctl_warn_no_broker(client, &st);
 
         if (r < 0 && created)
                 unlink(a.file);
@@ -524,6 +525,7 @@ int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
         usec = padctl_now_usec() - t0;
         padctl_progress_finish(&pr);
         padctl_cancel_restore();
+        padctl_warn_no_broker(client, &st);
 
         if (r == -ECANCELED) {
                 fprintf(stderr, "padctl: pmem-init cancelled; part of the range may be filled.\n");

@@ -307,6 +307,19 @@ void padctl_progress_finish(PadctlProgress *pr) {
 
 /* ---- Summary ---------------------------------------------------------------------------------- */
 
+void padctl_warn_no_broker(pad_client *c, const pad_job_stats *st) {
+        char why[256];
+
+        if (st->brokered || st->broker_error >= 0)
+                return;
+        /* The library's reason (why it could not connect, or that paddd is not running), else
+         * the Acquire's error. */
+        if (pad_client_broker_error(c, why, sizeof(why)) >= 0 || !why[0])
+                snprintf(why, sizeof(why), "%s", strerror(-st->broker_error));
+        fprintf(stderr, "padctl: no broker on %s (%s); ran with %u helper%s\n", pad_client_bus(c), why,
+                st->granted, st->granted == 1 ? "" : "s");
+}
+
 void padctl_print_summary(const char *name, uint64_t bytes, uint64_t usec, const pad_job_stats *st, bool broker_present) {
         char b[32], where[256] = "";
         unsigned n = MIN(st->n_placement, (unsigned) PAD_PLACEMENT_MAX);

@@ -225,6 +225,7 @@ static int vfio_map_report_unmap(const Padctl *p, pad_client *client, VfioSetup 
         usec = padctl_now_usec() - t0;
         padctl_progress_finish(&pr);
         padctl_cancel_restore();
+        padctl_warn_no_broker(client, &st);
 
         if (r == -ECANCELED) {
                 fprintf(stderr, "padctl: vfio-map cancelled; everything mapped was unmapped.\n");

@@ -99,6 +99,9 @@ void padctl_progress_fn(uint64_t done, uint64_t total, void *arg);
 /* Ends the bar's line if one was drawn. */
 void padctl_progress_finish(PadctlProgress *pr);
 
+/* After a job that ran on fallback helpers because of an error (st->broker_error): "padctl:
+ * no broker on BUS (REASON); ran with N helpers" on stderr. */
+void padctl_warn_no_broker(pad_client *c, const pad_job_stats *st);
 /* The closing summary: "NAME: BYTES in S s, R GiB/s, T threads; <grant>". broker_present:
  * paddd answered on the bus (so a job without a grant did not need one). */
 void padctl_print_summary(const char *name, uint64_t bytes, uint64_t usec, const pad_job_stats *st,
