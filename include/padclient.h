@@ -77,7 +77,8 @@ unsigned pad_lease_placement(const pad_lease *l, int *ret_nodes, unsigned *ret_h
  * on it return -ESTALE. Nothing else is touched. */
 
 /* Give count slots back early. Returns the slots still held, or -errno (-EINVAL for more
- * than granted, -ESTALE when released or lost, -ENOENT or -EHOSTDOWN as above). */
+ * than granted, -ESTALE when released or lost, -ENOENT or -EHOSTDOWN as above, -ETIMEDOUT
+ * when paddd is there but did not answer in time: the lease is kept). */
 int pad_lease_shrink(pad_lease *l, unsigned count);
 /* Ask the broker to raise helper thread tid (of this process) to the caller_tid's priority.
  * Errors as for pad_lease_shrink(). */

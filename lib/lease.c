@@ -231,7 +231,8 @@ static int lease_readopt_locked(pad_lease *l, sd_bus *bus, const sd_bus_error *e
 }
 
 /* With the client locked: call member on l where it is held, following it to a paddd that
- * re-adopted it. A lease found gone is marked lost: -ENOENT or -EHOSTDOWN. */
+ * re-adopted it. A lease found gone is marked lost: -ENOENT or -EHOSTDOWN; -ETIMEDOUT when
+ * its paddd is still there but did not answer (the lease is kept). */
 static int lease_call_locked(pad_lease *l, sd_bus *bus, const char *member, sd_bus_message **ret_reply,
                              const char *types, ...) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -251,13 +252,14 @@ static int lease_call_locked(pad_lease *l, sd_bus *bus, const char *member, sd_b
                         break;
                 }
                 r = attempt == 0 ? lease_readopt_locked(l, bus, &error) : -ENOENT;
+                sd_bus_error_free(&error);
                 if (r > 0) {
-                        r = client_call_failed_locked(l->client, &error, -ETIMEDOUT);
+                        r = -ETIMEDOUT;         /* its paddd is there but did not answer */
                         break;
                 }
-                sd_bus_error_free(&error);
                 if (r < 0) {
-                        lease_mark_lost(l);
+                        if (r != -ENOMEM)
+                                lease_mark_lost(l);
                         break;
                 }
         }
