@@ -445,6 +445,49 @@ static int job_run_alone(const pad_job *job, pad_job_stats *stats) {
         return 0;
 }
 
+/* The lock, the condition on CLOCK_MONOTONIC and the progress schedule of a run. */
+static void run_init(JobRun *run) {
+        pthread_condattr_t attr;
+
+        atomic_init(&run->done, 0);
+        if (run->job->progress_fn) {
+                run->progress_interval = run->job->progress_interval_usec ? run->job->progress_interval_usec
+                                                                          : JOB_PROGRESS_INTERVAL_USEC_DEFAULT;
+                run->progress_next = now_usec() + run->progress_interval;
+        }
+        pthread_mutex_init(&run->lock, NULL);
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&run->cond, &attr);
+        pthread_condattr_destroy(&attr);
+}
+
+/* Borrow helpers and start them; a failed allocation runs the job without any. */
+static void run_start_helpers(JobRun *run, pad_client *c, unsigned wanted, pad_job_stats *stats) {
+        unsigned n = run_borrow(run, c, wanted, stats);
+
+        if (n > 0) {
+                run->helpers = calloc(n, sizeof *run->helpers);
+                if (!run->helpers)
+                        n = 0;          /* run_spawn gives the slots back */
+        }
+        stats->granted = n;
+        run_spawn(run, n);
+}
+
+/* After every helper stopped: the counts, the lease given back, the run's resources freed. */
+static int run_finish(JobRun *run, pad_job_stats *stats) {
+        stats->threads = 1;
+        for (unsigned i = 0; i < run->n_helpers; i++)
+                stats->threads += run->helpers[i].chunks > 0;
+        stats->chunks = run->chunks;
+        run_release(run, stats);
+        free(run->helpers);
+        pthread_cond_destroy(&run->cond);
+        pthread_mutex_destroy(&run->lock);
+        return run->error;
+}
+
 static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsigned works,
                         pad_job_stats *stats) {
         JobRun run = {
@@ -454,36 +497,11 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
                 .chunk = chunk,
                 .policy = HELPER_POLICY_NONE,
         };
-        unsigned n;
         uint64_t s, e;
         int r;
 
-        atomic_init(&run.done, 0);
-        if (job->progress_fn) {
-                run.progress_interval = job->progress_interval_usec ? job->progress_interval_usec
-                                                                    : JOB_PROGRESS_INTERVAL_USEC_DEFAULT;
-                run.progress_next = now_usec() + run.progress_interval;
-        }
-
-        n = run_borrow(&run, c, works - 1, stats);
-        if (n > 0) {
-                run.helpers = calloc(n, sizeof *run.helpers);
-                if (!run.helpers)
-                        n = 0;          /* run_spawn gives the slots back */
-        }
-        stats->granted = n;
-        pthread_mutex_init(&run.lock, NULL);
-        {
-                pthread_condattr_t attr;
-
-                pthread_condattr_init(&attr);
-                pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-                pthread_cond_init(&run.cond, &attr);
-                pthread_condattr_destroy(&attr);
-        }
-
-        run_spawn(&run, n);
-
+        run_init(&run);
+        run_start_helpers(&run, c, works - 1, stats);
         while (run_take_chunk(&run, &s, &e)) {
                 run_chunk(&run, s, e);
                 run_maybe_progress(&run);
@@ -495,17 +513,7 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
                 run_raise_helpers(&run, stats);
         run_wait_helpers(&run);
 
-        stats->threads = 1;
-        for (unsigned i = 0; i < run.n_helpers; i++)
-                stats->threads += run.helpers[i].chunks > 0;
-        stats->chunks = run.chunks;
-        r = run.error;
-
-        run_release(&run, stats);
-        free(run.helpers);
-        pthread_cond_destroy(&run.cond);
-        pthread_mutex_destroy(&run.lock);
-
+        r = run_finish(&run, stats);
         if (r == 0 && job->progress_fn)
                 job->progress_fn(job->size, job->size, job->progress_arg);
         return r;
