@@ -1,4 +1,4 @@
-/* bench-broker.c: one command measuring what issue 2 promises of the broker, on a private
+/* bench-broker.c: one command measuring the broker's speed and footprint, on a private
  * dbus-daemon with a real paddd (tests/fixture.c), printed as one table with the machine
  * described: (c) paddd's peak RSS (VmHWM) with 1000 live leases spread over 10 clients,
  * measured first on a fresh paddd; (a) the Acquire(1,-1,{})+Release round trip against two
@@ -24,13 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "fixture.h"
 
-#define BROKER "org.padata.Broker"
-#define BROKER_PATH "/org/padata/Broker"
-#define BROKER_IFACE "org.padata.Broker"
-#define LEASE_IFACE "org.padata.Broker.Lease"
 #define BLOCK 500
 #define LEASE_CLIENTS 10
 
@@ -62,7 +59,7 @@ static int acquire(sd_bus *b, uint32_t helpers, char *path, size_t size) {
         uint32_t granted;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Acquire", &err, &reply,
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Acquire", &err, &reply,
                                "uia{sv}", helpers, -1, 0);
         if (r < 0) {
                 fprintf(stderr, "bench-broker: Acquire: %s\n", err.message ?: strerror(-r));
@@ -78,7 +75,7 @@ static int acquire(sd_bus *b, uint32_t helpers, char *path, size_t size) {
 
 static int release(sd_bus *b, const char *path) {
         sd_bus_error err = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(b, BROKER, path, LEASE_IFACE, "Release", &err, NULL, "");
+        int r = sd_bus_call_method(b, BROKER_BUS_NAME, path, LEASE_INTERFACE, "Release", &err, NULL, "");
 
         if (r < 0)
                 fprintf(stderr, "bench-broker: Release: %s\n", err.message ?: strerror(-r));
@@ -87,7 +84,7 @@ static int release(sd_bus *b, const char *path) {
 }
 
 static int ping(sd_bus *b) {
-        return sd_bus_call_method(b, BROKER, BROKER_PATH, "org.freedesktop.DBus.Peer", "Ping",
+        return sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, "org.freedesktop.DBus.Peer", "Ping",
                                   NULL, NULL, "");
 }
 
@@ -282,7 +279,7 @@ static int bench_memory(const Fixture *f, unsigned leases, long *ret_base, long 
         for (unsigned i = 0; i < leases && r >= 0; i++)
                 r = acquire(clients[i % LEASE_CLIENTS], 1, path, sizeof path);
         if (r >= 0)
-                r = sd_bus_get_property_trivial(clients[0], BROKER, BROKER_PATH, BROKER_IFACE,
+                r = sd_bus_get_property_trivial(clients[0], BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE,
                                                 "Leases", NULL, 'u', &live);
         *ret_live = live;
         *ret_peak = status_kib(f->paddd_pid, "VmHWM");
@@ -416,7 +413,7 @@ int main(int argc, char **argv) {
                 sd_bus *b = NULL;
                 char *v = NULL;
                 if (bus_open_spec(f.address, NULL, &b) >= 0 &&
-                    sd_bus_get_property_string(b, BROKER, BROKER_PATH, BROKER_IFACE, "Version", NULL, &v) >= 0)
+                    sd_bus_get_property_string(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Version", NULL, &v) >= 0)
                         snprintf(paddd_version, sizeof paddd_version, "%s", v);
                 free(v);
                 sd_bus_flush_close_unref(b);

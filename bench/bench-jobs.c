@@ -1,4 +1,4 @@
-/* bench-jobs.c: one command measuring what issue 3 promises of libpadclient jobs, side by
+/* bench-jobs.c: one command measuring the costs and gains of libpadclient jobs, side by
  * side in one run, and printing one table: (a) the overhead of a job of one tiny chunk
  * against calling thread_fn directly, without and with a broker (the extra against one
  * Acquire+Release round trip); (b) interference as ktask measured it: a CPU-bound

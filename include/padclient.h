@@ -4,15 +4,19 @@
  * A job splits [start, start + size) into chunks aligned to `align`, at least `min_chunk`
  * long, and runs thread_fn on them from the caller's thread and from helper threads lent
  * by the broker. Without a broker a job still runs, with PADCLIENT_FALLBACK_HELPERS helpers
- * (default 0: the caller alone). All functions return 0 (or a count) on success and a
- * negative errno on failure.
+ * (default 0: the caller alone). Functions returning int return 0 (or a count) on success
+ * and a negative errno on failure, except pad_client_has_broker() (1 or 0); the accessors
+ * return 0 or NULL for a NULL object; the *_free() functions accept NULL and return NULL.
  *
  * Thread safety: a pad_client may be used from several threads at once (calls on it are
  * serialised inside). A pad_lease must be used by one thread at a time. pad_cancel_request()
- * is async-signal-safe. The library keeps no global state. */
+ * is async-signal-safe. The library keeps no state of its own outside the objects it hands
+ * out; the first pad_client_new() registers the broker's error names with sd-bus
+ * (sd_bus_error_add_map), once per process. */
 #ifndef PADCLIENT_H
 #define PADCLIENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,6 +40,14 @@ int pad_client_new(const char *bus, pad_client **ret);
 pad_client *pad_client_free(pad_client *c);
 /* 1 if the broker answered on this client's bus, else 0. */
 int pad_client_has_broker(pad_client *c);
+/* The bus this client uses: "system", "session" or the address (after $PADCLIENT_BUS). */
+const char *pad_client_bus(const pad_client *c);
+/* Asks the broker; 0 and "" in ret_msg when it answered. Otherwise why not, as one line in
+ * ret_msg (may be NULL), e.g. "cannot connect to the system bus: Permission denied" or
+ * "org.padata.Broker is not running on the system bus", and the errno behind it: the
+ * connection's own (-EACCES, -ENOENT, -ECONNREFUSED...) when the bus could not be opened,
+ * -EHOSTDOWN when the bus works but the broker does not answer. */
+int pad_client_broker_error(pad_client *c, char *ret_msg, size_t ret_msg_len);
 
 typedef struct pad_acquire_opts {
         unsigned min;           /* fewest helpers acceptable (default 0) */
@@ -47,7 +59,8 @@ typedef struct pad_acquire_opts {
 } pad_acquire_opts;
 
 /* Borrow up to `helpers` helper slots near `node` (PAD_NODE_ANY for any). opts may be
- * NULL. Errors: -EHOSTDOWN no broker, -EBUSY fewer than min free, -ETIMEDOUT waited in
+ * NULL. If the paddd it waits on dies, it waits a few seconds for a new one and asks it once
+ * more, with what is left of wait_usec. Errors: -EHOSTDOWN no broker, -EBUSY fewer than min free, -ETIMEDOUT waited in
  * vain, -ENXIO no such node, -EUSERS client or machine limits exceeded, -EACCES, -EINVAL. */
 int pad_client_acquire(pad_client *c, unsigned helpers, int node, const pad_acquire_opts *opts,
                        pad_lease **ret);
@@ -57,14 +70,84 @@ unsigned pad_lease_granted(const pad_lease *l);
 const char *pad_lease_path(const pad_lease *l);
 /* Up to n (node, helpers) pairs of the placement; returns how many there are. */
 unsigned pad_lease_placement(const pad_lease *l, int *ret_nodes, unsigned *ret_helpers, unsigned n);
-/* Give count slots back early. Returns the slots still held, or -errno. */
+/* A lease is only ever used where it was granted, or at a restarted paddd that kept it for
+ * this connection. When a call finds it gone, the lease is lost: the library drops what it
+ * held (granted 0, no placement), the call returns -ENOENT (paddd does not have it: its ttl
+ * passed, or paddd restarted without it) or -EHOSTDOWN (no paddd answers), and later calls
+ * on it return -ESTALE. Nothing else is touched. */
+
+/* Give count slots back early. Returns the slots still held, or -errno (-EINVAL for more
+ * than granted, -ESTALE when released or lost, -ENOENT or -EHOSTDOWN as above, -ETIMEDOUT
+ * when paddd is there but did not answer in time: the lease is kept). */
 int pad_lease_shrink(pad_lease *l, unsigned count);
-/* Ask the broker to raise helper thread tid (of this process) to the caller_tid's priority. */
+/* Ask the broker to raise helper thread tid (of this process) to the caller_tid's priority.
+ * Errors as for pad_lease_shrink(). */
 int pad_lease_raise_priority(pad_lease *l, pid_t tid);
+/* Give the lease back now (pad_lease_free() does it too). 0, -ENOENT or -EHOSTDOWN when it
+ * was gone already (it is let go all the same), -ESTALE when released or lost before. */
+int pad_lease_release(pad_lease *l);
 /* The broker's HelperPolicy for this lease's helpers: "idle", "batch", "nice" or "none". */
 const char *pad_lease_helper_policy(const pad_lease *l);
 /* Release (if still held) and free. Accepts NULL, returns NULL. */
 pad_lease *pad_lease_free(pad_lease *l);
+
+/* ---- Broker administration --------------------------------------------------------- */
+
+/* What `padctl status` shows, for any program. Every call asks the broker at once; on
+ * failure ret_msg (may be NULL) gets one line: the D-Bus error's name and message ("NAME:
+ * message"), or why there is no broker. Errors: -EHOSTDOWN (no broker; or the connect
+ * error, as pad_client_broker_error()), -EACCES (not an admin), -ENXIO (no such node),
+ * -EINVAL, -ENOMEM, -EBADMSG (a reply that does not match the contract). The structures
+ * are allocated by the library, which only ever adds fields at their ends. */
+
+typedef struct pad_broker_node {
+        int node;
+        unsigned cpus;                  /* online CPUs of the node */
+        unsigned max_helpers;           /* the node's quota */
+        unsigned in_use;                /* helpers lent from it */
+} pad_broker_node;
+
+typedef struct pad_broker_status {
+        unsigned max_helpers;           /* machine-wide quota */
+        unsigned in_use;
+        unsigned waiting;               /* queued Acquire calls */
+        unsigned leases;
+        char *helper_policy;            /* "idle", "batch", "nice" or "none" */
+        char *version;                  /* paddd's version */
+        unsigned n_nodes;
+        pad_broker_node **nodes;
+} pad_broker_status;
+
+int pad_broker_status_get(pad_client *c, pad_broker_status **ret, char *ret_msg, size_t ret_msg_len);
+pad_broker_status *pad_broker_status_free(pad_broker_status *s);
+
+typedef struct pad_lease_info {
+        char *path;                     /* the lease's object path */
+        uint32_t uid;
+        uint32_t pid;
+        unsigned granted;
+        char *owner;                    /* the owner's unique bus name */
+        char *tag;                      /* "" when none */
+        unsigned n_placement;           /* 0: the lease went away while being listed */
+        int placement_node[PAD_PLACEMENT_MAX];
+        unsigned placement_helpers[PAD_PLACEMENT_MAX];
+} pad_lease_info;
+
+typedef struct pad_lease_list {
+        unsigned n;
+        pad_lease_info **leases;
+} pad_lease_list;
+
+/* Every lease of the broker (ListLeases), each with its placement. */
+int pad_broker_list_leases(pad_client *c, pad_lease_list **ret, char *ret_msg, size_t ret_msg_len);
+pad_lease_list *pad_lease_list_free(pad_lease_list *l);
+
+/* Admin only. node: a node, or PAD_NODE_ANY for the machine-wide quota. */
+int pad_broker_set_quota(pad_client *c, int node, unsigned max_helpers, char *ret_msg,
+                         size_t ret_msg_len);
+/* Admin only: paddd re-reads its configuration. -EINVAL when the new one has errors (the
+ * old one stays; ret_msg names file:line). */
+int pad_broker_reload(pad_client *c, char *ret_msg, size_t ret_msg_len);
 
 /* ---- Cancellation ------------------------------------------------------------------ */
 
@@ -120,6 +203,14 @@ typedef struct pad_job_stats {
         unsigned placement_helpers[PAD_PLACEMENT_MAX];
         uint64_t chunks;                /* chunks run */
         uint64_t wall_usec;
+        /* Since library 0.2.0 (pad_job_run@PADCLIENT_0.2 and the memory jobs of that version). */
+        int lease_lost;                 /* 1: the lease vanished mid-job (paddd died, or restarted
+                                         * without it); the job went on with the threads it had */
+        unsigned raise_failed;          /* helpers whose raise at the end failed (lease lost, or
+                                         * the broker refused); `raised` counts those it worked for */
+        int broker_error;               /* why the job ran on fallback helpers: the error of
+                                         * connecting or of the Acquire (-EHOSTDOWN, -EACCES...;
+                                         * pad_client_broker_error() says more); 0 otherwise */
 } pad_job_stats;
 
 /* c may be NULL (no broker). ret_stats may be NULL. Returns 0, the first chunk error,

@@ -111,7 +111,7 @@ static int probe_page(uint8_t *addr, uint64_t hpage) {
 
 /* Declared in jobs-internal.h: which pages of [from, to) the file has, also beyond EOF,
  * without allocating or reserving any page. */
-int pad_hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
+int hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count) {
         uint64_t len = to - from, count = 0;
         int r;
@@ -407,7 +407,7 @@ static int hugetlb_plan(HugetlbRun *h, uint64_t blocks_pages) {
         if (h->mode == 0 && h->end > eof) {
                 uint64_t below = 0;
                 if (blocks_pages > 0 && eof > 0) {
-                        int r = pad_hugetlb_probe(h->fd, h->hpage, 0, eof, NULL, &below);
+                        int r = hugetlb_probe(h->fd, h->hpage, 0, eof, NULL, &below);
                         if (r < 0)
                                 return r;
                 }
@@ -488,7 +488,7 @@ _public_ int pad_hugetlb_fallocate(pad_client *c, int fd, int mode, uint64_t off
         uint64_t blocks_pages = (uint64_t) st.st_blocks * 512 / hpage;
 
         if (blocks_pages > 0) {
-                r = pad_hugetlb_probe(fd, hpage, offset, h.end, present, &h.n_present);
+                r = hugetlb_probe(fd, hpage, offset, h.end, present, &h.n_present);
                 if (r == -ENOSYS || r == -EPERM || r == -EACCES || r == -EINVAL || r == -EOPNOTSUPP) {
                         /* No userfaultfd here (seccomp, old kernel): the kernel's path, one
                          * page at a time, so that the undo still knows its own pages. */

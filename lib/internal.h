@@ -1,8 +1,9 @@
 /* internal.h: declarations shared by the lib/ C files of libpadclient and by the unit tests
- * that link the internal static library: the export attribute, the padata chunk split, the
- * client's broker state as the job runner and the memory jobs need it (the helper policy, the
- * fallback helper count, the one warning line), the CPU sets of NUMA nodes, and the mapping of
- * broker errors to errnos. Nothing here is exported from libpadclient.so.
+ * that link the internal static library: the export attribute, the padata chunk split and
+ * the thread id (job.c), the monotonic clock, the client as leases, the admin calls and the
+ * runner use it (client.c), the lease helpers of the runner (lease.c), and the broker's
+ * errors as errnos and messages (bus-error.c); it includes cpuset.h and helper-sched.h.
+ * Nothing here is exported from libpadclient.so.
  *
  * Include this header FIRST in every lib/ C file: it defines _GNU_SOURCE for cpu_set_t. */
 #pragma once
@@ -11,22 +12,27 @@
 #define _GNU_SOURCE 1
 #endif
 
+#include <assert.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <systemd/sd-bus.h>
 
+#include "cpuset.h"
+#include "helper-sched.h"
 #include "padclient.h"
+#include "sched-defs.h"
 
 /* Mark the functions of include/padclient.h; everything else stays hidden. */
 #define _public_ __attribute__((visibility("default")))
 
 /* Default progress interval when the job gives none. */
-#define PAD_PROGRESS_INTERVAL_USEC_DEFAULT (100 * 1000ULL)
+#define JOB_PROGRESS_INTERVAL_USEC_DEFAULT (100 * 1000ULL)
 /* Cap on PADCLIENT_FALLBACK_HELPERS. */
-#define PAD_FALLBACK_HELPERS_MAX 1024u
+#define CLIENT_FALLBACK_HELPERS_MAX 1024u
 
 /* ---- Splitting (the kernel's padata_do_multithreaded) ----------------------------------- */
 
@@ -34,60 +40,75 @@
  * chunk = size / (works * 4), at least min_chunk, rounded up to align.
  * Inputs are already normalised: align >= 1, min_chunk >= 1, max_threads >= 1, size >= 1.
  * chunk is a multiple of align, so every chunk edge is start + k * align. */
-void pad_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
+void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
                unsigned *ret_works, uint64_t *ret_chunk);
 
-/* ---- Threads and CPUs ------------------------------------------------------------------- */
+/* ---- The runner's thread id, the clock ------------------------------------------------------------------- */
 
-pid_t pad_gettid(void);
-uint64_t pad_now_usec(void);    /* CLOCK_MONOTONIC */
+pid_t job_gettid(void);
 
-/* The CPUs of NUMA node `node` (from /sys/devices/system/node/nodeN/cpulist). -ENOENT if
- * the node is not there; a machine without NUMA in sysfs has node 0 = every CPU. */
-int pad_node_cpus(int node, cpu_set_t *ret);
-/* ret = the node's CPUs intersected with allowed; allowed itself if that is empty or the
- * node's CPUs cannot be read. */
-void pad_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret);
-/* Number of CPUs the calling thread may run on (sched_getaffinity), at least 1. */
-unsigned pad_cpus_allowed(void);
+#define USEC_PER_SEC 1000000ULL
+#define NSEC_PER_USEC 1000ULL
 
-/* ---- Helper scheduling -------------------------------------------------------------------- */
+/* CLOCK_MONOTONIC in microseconds. */
+static inline uint64_t now_usec(void) {
+        struct timespec ts;
 
-typedef enum PadHelperPolicy {
-        PAD_HELPER_POLICY_IDLE,         /* SCHED_IDLE */
-        PAD_HELPER_POLICY_BATCH,        /* SCHED_BATCH, nice 19 */
-        PAD_HELPER_POLICY_NICE,         /* SCHED_OTHER, nice 19 */
-        PAD_HELPER_POLICY_NONE,         /* unchanged (the caller's priority) */
-        _PAD_HELPER_POLICY_MAX,
-} PadHelperPolicy;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
 
-const char *pad_helper_policy_to_string(PadHelperPolicy p);
-/* PadHelperPolicy or -EINVAL. */
-int pad_helper_policy_from_string(const char *s);
-/* Set the CALLING thread to policy p (sched_setattr). 0 or -errno. */
-int pad_helper_policy_apply(PadHelperPolicy p);
+/* ---- The client, as other lib files see it (client.c) ------------------------------------- */
 
-/* ---- The client, as other lib files see it ----------------------------------------------- */
-
+pad_client *client_ref(pad_client *c);
+/* Accepts NULL, returns NULL. */
+pad_client *client_unref(pad_client *c);
 /* 1 if c has a bus connection at all (the broker may still be absent). */
-bool pad_client_connected(pad_client *c);
+bool client_connected(pad_client *c);
+/* The machine has node 0 only: a lease's placement is all on node 0, no need to ask. */
+bool client_single_node(const pad_client *c);
+/* Lock the client and return its connection (NULL when it has none; still locked). Every
+ * sd-bus object of the connection, replies included, is used and unreffed before
+ * client_unlock(). */
+sd_bus *client_lock(pad_client *c);
+void client_unlock(pad_client *c);
+/* With the client locked: the errno of padclient.h for a failed call (bus_error_to_errno);
+ * when that is -EHOSTDOWN the client records why, for pad_client_broker_error(). */
+int client_call_failed_locked(pad_client *c, const sd_bus_error *e, int r);
+/* With the client locked: the head of its list of live leases (lease.c links them). */
+pad_lease **client_leases_locked(pad_client *c);
+/* With the client locked: read the broker's HelperPolicy unless it was read already. */
+int client_read_policy_once_locked(pad_client *c);
 /* The broker's HelperPolicy, read once per client; idle when it could not be read. */
-PadHelperPolicy pad_client_helper_policy(pad_client *c);
+HelperPolicy client_helper_policy(pad_client *c);
 /* PADCLIENT_FALLBACK_HELPERS: read once per client; c == NULL: read now (one getenv). */
-unsigned pad_client_fallback_helpers(pad_client *c);
-/* Print once per client: "padclient: no broker on BUS (REASON); running with N helpers".
- * reason: a short phrase (e.g. from the failed Acquire); NULL: the reason recorded when
- * connecting. Does nothing for c == NULL. */
-void pad_client_warn_no_broker(pad_client *c, const char *reason, unsigned helpers);
+unsigned client_fallback_helpers(pad_client *c);
 
-/* Lease helpers for the job runner. Node of the helper with index i (0-based) in placement
- * order; PAD_NODE_ANY when the lease has no placement for it. */
-int pad_lease_helper_node(const pad_lease *l, unsigned i);
+/* ---- Leases (lease.c) --------------------------------------------------------------------- */
 
-/* ---- Broker errors -------------------------------------------------------------------------- */
+/* Node of the helper with index i (0-based) in placement order; PAD_NODE_ANY when the
+ * lease has no placement for it. */
+int lease_helper_node(const pad_lease *l, unsigned i);
+/* The lease vanished with its paddd (a call on it found it gone); it holds nothing now. */
+bool lease_is_lost(const pad_lease *l);
+/* Read an a(iu) placement from m into up to max (node, helpers) pairs; *ret_n: how many. */
+int bus_read_placement(sd_bus_message *m, int *nodes, unsigned *helpers, unsigned max,
+                       unsigned *ret_n);
+/* Get the Placement property of the lease object at path (with the client locked). */
+int bus_get_placement(sd_bus *bus, const char *path, int *nodes, unsigned *helpers, unsigned max,
+                      unsigned *ret_n);
 
-/* A failed sd_bus_call: org.padata.Broker.Error.Busy -> -EBUSY, .Timeout -> -ETIMEDOUT,
- * .NoSuchNode -> -ENXIO, LimitsExceeded -> -EUSERS, AccessDenied -> -EACCES, InvalidArgs
- * -> -EINVAL, NotSupported -> -EOPNOTSUPP; no owner / no reply / disconnected / connection
- * errors -> -EHOSTDOWN; else r (negative). */
-int pad_bus_error_to_errno(const sd_bus_error *e, int r);
+/* ---- Broker errors (bus-error.c) ------------------------------------------------------------ */
+
+/* Register the broker's error names (broker_error_map) with sd-bus; once per process. */
+void bus_error_map_register(void);
+/* A failed sd_bus_call: the broker's errors as common/broker-contract.h maps them
+ * (Busy -EBUSY, Timeout -ETIMEDOUT, NoSuchNode -ENXIO, LimitsExceeded -EUSERS, AccessDenied
+ * -EACCES, InvalidArgs -EINVAL, NotSupported -EOPNOTSUPP); no owner / no reply /
+ * disconnected / connection errors -> -EHOSTDOWN; else r (negative). */
+int bus_error_to_errno(const sd_bus_error *e, int r);
+/* Nobody owns the broker's name (ServiceUnknown, NameHasNoOwner). */
+bool bus_error_is_not_running(const sd_bus_error *e);
+/* One line for ret_msg: "paddd is not running on this bus (NAME)", "NAME: message", or
+ * strerror(r). */
+void bus_error_message(const sd_bus_error *e, int r, char *buf, size_t len);

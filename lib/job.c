@@ -1,11 +1,11 @@
 /* job.c: the job runner, pad_job_run(), in the shape of the kernel's padata_do_multithreaded.
- * It splits the range into aligned chunks (pad_split), borrows max_threads - 1 helpers from
- * the broker (or PADCLIENT_FALLBACK_HELPERS without one), and lets the helpers and the
- * caller take chunks from one cursor under a mutex. Helpers pin themselves to their granted
- * node within the caller's affinity, drop to the broker's HelperPolicy, and give their slot
- * back (Shrink) the moment they find no chunk left. The caller reports progress, raises the
- * unfinished helpers one at a time at the end, waits for all of them and releases the lease.
- * Also here: the small CPU and scheduling helpers declared in internal.h. */
+ * It splits the range into aligned chunks (job_split), asks the broker for up to one helper
+ * fewer than the split has works (or takes PADCLIENT_FALLBACK_HELPERS without a broker), and
+ * lets the helpers and the caller take chunks from one cursor under a mutex. Helpers pin
+ * themselves to their granted node within the caller's affinity (lib/cpuset.c), drop to the
+ * broker's HelperPolicy (lib/helper-sched.c), and give their slot back (Shrink) the moment
+ * they find no chunk left. The caller reports progress, raises the unfinished helpers one at
+ * a time at the end, waits for all of them and releases the lease. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -15,24 +15,22 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "broker-contract.h"
 #include "util.h"
+
+/* How often the caller looks again at a helper it raised while that helper was still
+ * lowering itself (the helper may undo the raise and, starved, never say so). */
+#define RAISE_RECHECK_USEC (10 * 1000ULL)
 
 #define IN_SET(x, a, b, c, d, e) ((x) == (a) || (x) == (b) || (x) == (c) || (x) == (d) || (x) == (e))
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-pid_t pad_gettid(void) {
+pid_t job_gettid(void) {
         return (pid_t) syscall(SYS_gettid);
 }
 
-uint64_t pad_now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
-
-void pad_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
+void job_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_threads,
                unsigned *ret_works, uint64_t *ret_chunk) {
         uint64_t works, chunk, q;
 
@@ -47,134 +45,6 @@ void pad_split(uint64_t size, uint64_t align, uint64_t min_chunk, unsigned max_t
 
         *ret_works = (unsigned) works;
         *ret_chunk = chunk;
-}
-
-/* A cpulist such as "0-3,8,10-11". */
-static int cpulist_parse(const char *s, cpu_set_t *ret) {
-        CPU_ZERO(ret);
-        while (*s && *s != '\n') {
-                char *end;
-                unsigned long a = strtoul(s, &end, 10), b = a;
-
-                if (end == s)
-                        return -EINVAL;
-                if (*end == '-') {
-                        s = end + 1;
-                        b = strtoul(s, &end, 10);
-                        if (end == s || b < a)
-                                return -EINVAL;
-                }
-                for (unsigned long i = a; i <= b && i < CPU_SETSIZE; i++)
-                        CPU_SET(i, ret);
-                s = end;
-                if (*s == ',')
-                        s++;
-        }
-        return 0;
-}
-
-int pad_node_cpus(int node, cpu_set_t *ret) {
-        char path[96], buf[4096];
-        FILE *f;
-        size_t n;
-
-        if (node < 0)
-                return -EINVAL;
-        snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", node);
-        f = fopen(path, "re");
-        if (!f) {
-                if (errno == ENOENT && node == 0 &&
-                    access("/sys/devices/system/node", F_OK) < 0) {
-                        /* No NUMA in sysfs: node 0 is the whole machine. */
-                        CPU_ZERO(ret);
-                        for (long i = 0, m = sysconf(_SC_NPROCESSORS_CONF); i < m && i < CPU_SETSIZE; i++)
-                                CPU_SET(i, ret);
-                        return 0;
-                }
-                return -ENOENT;
-        }
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        return cpulist_parse(buf, ret);
-}
-
-void pad_node_cpus_within(int node, const cpu_set_t *allowed, cpu_set_t *ret) {
-        cpu_set_t cpus;
-
-        if (node >= 0 && pad_node_cpus(node, &cpus) >= 0) {
-                CPU_AND(ret, &cpus, allowed);
-                if (CPU_COUNT(ret) > 0)
-                        return;
-        }
-        *ret = *allowed;
-}
-
-unsigned pad_cpus_allowed(void) {
-        cpu_set_t set;
-        int n;
-
-        if (sched_getaffinity(0, sizeof set, &set) < 0)
-                return 1;
-        n = CPU_COUNT(&set);
-        return n > 0 ? (unsigned) n : 1;
-}
-
-/* ---- helper scheduling --------------------------------------------------------------------- */
-
-static const char *const policy_names[_PAD_HELPER_POLICY_MAX] = {
-        [PAD_HELPER_POLICY_IDLE] = "idle",
-        [PAD_HELPER_POLICY_BATCH] = "batch",
-        [PAD_HELPER_POLICY_NICE] = "nice",
-        [PAD_HELPER_POLICY_NONE] = "none",
-};
-
-const char *pad_helper_policy_to_string(PadHelperPolicy p) {
-        return p >= 0 && p < _PAD_HELPER_POLICY_MAX ? policy_names[p] : NULL;
-}
-
-int pad_helper_policy_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < _PAD_HELPER_POLICY_MAX; i++)
-                if (streq(s, policy_names[i]))
-                        return i;
-        return -EINVAL;
-}
-
-/* The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER0); glibc has no wrapper. */
-struct pad_sched_attr {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-};
-
-int pad_helper_policy_apply(PadHelperPolicy p) {
-        struct pad_sched_attr a = { .size = sizeof a };
-
-        switch (p) {
-        case PAD_HELPER_POLICY_IDLE:
-                a.sched_policy = SCHED_IDLE;
-                break;
-        case PAD_HELPER_POLICY_BATCH:
-                a.sched_policy = SCHED_BATCH;
-                a.sched_nice = 19;
-                break;
-        case PAD_HELPER_POLICY_NICE:
-                a.sched_policy = SCHED_OTHER;
-                a.sched_nice = 19;
-                break;
-        case PAD_HELPER_POLICY_NONE:
-                return 0;
-        default:
-                return -EINVAL;
-        }
-        if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
-                return -errno;
-        return 0;
 }
 
 /* ---- the run ------------------------------------------------------------------------------- */
@@ -218,7 +88,7 @@ struct JobRun {
         atomic_uint_fast64_t done;      /* units finished, for progress */
 
         pad_lease *lease;               /* NULL: fallback helpers at the caller's priority */
-        PadHelperPolicy policy;
+        HelperPolicy policy;
         bool pin;
         cpu_set_t allowed;              /* the caller's affinity at job start */
 
@@ -281,14 +151,14 @@ static void *helper_main(void *userdata) {
         uint64_t s, e;
         bool last;
 
-        atomic_store(&h->tid, pad_gettid());
+        atomic_store(&h->tid, job_gettid());
         if (run->pin)
                 (void) sched_setaffinity(0, sizeof h->cpus, &h->cpus);
-        if (run->lease && run->policy != PAD_HELPER_POLICY_NONE) {
+        if (run->lease && run->policy != HELPER_POLICY_NONE) {
                 int expected = PHASE_START;
 
                 if (atomic_compare_exchange_strong(&h->phase, &expected, PHASE_LOWERING)) {
-                        (void) pad_helper_policy_apply(run->policy);
+                        (void) helper_sched_apply(run->policy);
                         atomic_store(&h->phase, PHASE_LOWERED);
                 }
         }
@@ -329,7 +199,7 @@ static void run_maybe_progress(JobRun *run) {
 
         if (!run->job->progress_fn)
                 return;
-        now = pad_now_usec();
+        now = now_usec();
         if (now >= run->progress_next)
                 run_progress(run, now);
 }
@@ -343,15 +213,15 @@ static void run_wait_locked(JobRun *run, uint64_t max_usec) {
         if (run->job->progress_fn)
                 deadline = run->progress_next;
         if (max_usec > 0)
-                deadline = MIN(deadline, pad_now_usec() + max_usec);
+                deadline = MIN(deadline, now_usec() + max_usec);
         if (deadline == UINT64_MAX) {
                 pthread_cond_wait(&run->cond, &run->lock);
                 return;
         }
-        ts.tv_sec = (time_t) (deadline / 1000000ULL);
-        ts.tv_nsec = (long) (deadline % 1000000ULL) * 1000;
+        ts.tv_sec = (time_t) (deadline / USEC_PER_SEC);
+        ts.tv_nsec = (long) (deadline % USEC_PER_SEC * NSEC_PER_USEC);
         (void) pthread_cond_timedwait(&run->cond, &run->lock, &ts);
-        if (run->job->progress_fn && pad_now_usec() >= run->progress_next) {
+        if (run->job->progress_fn && now_usec() >= run->progress_next) {
                 pthread_mutex_unlock(&run->lock);
                 run_maybe_progress(run);
                 pthread_mutex_lock(&run->lock);
@@ -365,17 +235,14 @@ static void run_wait_finished(JobRun *run, Helper *h) {
         pthread_mutex_unlock(&run->lock);
 }
 
-/* Whether thread tid runs below the caller's scheduling (policy or nice). */
-static bool thread_below(pid_t tid, const struct pad_sched_attr *caller) {
-        struct pad_sched_attr a = {};
+typedef enum RaiseResult {
+        RAISE_NOT_NEEDED,       /* it never lowered itself, or was done already */
+        RAISE_DONE,
+        RAISE_FAILED,           /* the broker refused, or the lease was lost */
+} RaiseResult;
 
-        if (syscall(SYS_sched_getattr, tid, &a, sizeof a, 0) < 0)
-                return false;
-        return a.sched_policy != caller->sched_policy || a.sched_nice > caller->sched_nice;
-}
-
-/* Raise helper h, still inside a chunk, and wait until it finished. Returns 1 if raised. */
-static unsigned run_raise_one(JobRun *run, Helper *h, const struct pad_sched_attr *caller) {
+/* Raise helper h, still inside a chunk, and wait until it finished. */
+static RaiseResult run_raise_one(JobRun *run, Helper *h, const SchedAttr *caller) {
         int expected = PHASE_START, state;
         bool lowered;
         pid_t tid;
@@ -383,16 +250,20 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const struct pad_sched_att
         if (atomic_compare_exchange_strong(&h->phase, &expected, PHASE_KEEP)) {
                 /* It had not lowered itself yet and now never will. */
                 run_wait_finished(run, h);
-                return 0;
+                return RAISE_NOT_NEEDED;
         }
         pthread_mutex_lock(&run->lock);
         state = h->state;
         pthread_mutex_unlock(&run->lock);
         tid = atomic_load(&h->tid);
         lowered = atomic_load(&h->phase) == PHASE_LOWERED;
-        if (state >= HELPER_DRAINING || pad_lease_raise_priority(run->lease, tid) < 0) {
+        if (state >= HELPER_DRAINING) {
                 run_wait_finished(run, h);
-                return 0;
+                return RAISE_NOT_NEEDED;
+        }
+        if (pad_lease_raise_priority(run->lease, tid) < 0) {
+                run_wait_finished(run, h);
+                return RAISE_FAILED;
         }
 
         /* If its own sched_setattr had not returned when we raised it, it may have undone
@@ -404,31 +275,39 @@ static unsigned run_raise_one(JobRun *run, Helper *h, const struct pad_sched_att
                         run_wait_locked(run, 0);
                         continue;
                 }
-                run_wait_locked(run, 10 * 1000);
+                run_wait_locked(run, RAISE_RECHECK_USEC);
                 if (h->state == HELPER_FINISHED)
                         break;
                 lowered = atomic_load(&h->phase) == PHASE_LOWERED;
-                if (lowered && thread_below(tid, caller)) {
+                if (lowered && helper_sched_below(tid, caller)) {
                         pthread_mutex_unlock(&run->lock);
                         (void) pad_lease_raise_priority(run->lease, tid);
                         pthread_mutex_lock(&run->lock);
                 }
         }
         pthread_mutex_unlock(&run->lock);
-        return 1;
+        return RAISE_DONE;
 }
 
 /* Raise the helpers still inside a chunk one at a time, each after the previous finished, so
- * at most one thread of this job runs at the caller's priority. Returns how many. */
-static unsigned run_raise_helpers(JobRun *run) {
-        struct pad_sched_attr caller = {};
-        unsigned raised = 0;
+ * at most one thread of this job runs at the caller's priority; counts the raises that
+ * worked and those that failed. Without the caller's own attributes nobody is raised. */
+static void run_raise_helpers(JobRun *run, pad_job_stats *stats) {
+        SchedAttr caller;
 
-        if (syscall(SYS_sched_getattr, 0, &caller, sizeof caller, 0) < 0)
-                return 0;
+        if (sched_attr_get(0, &caller) < 0)
+                return;
         for (unsigned i = 0; i < run->n_helpers; i++)
-                raised += run_raise_one(run, &run->helpers[i], &caller);
-        return raised;
+                switch (run_raise_one(run, &run->helpers[i], &caller)) {
+                case RAISE_DONE:
+                        stats->raised++;
+                        break;
+                case RAISE_FAILED:
+                        stats->raise_failed++;
+                        break;
+                case RAISE_NOT_NEEDED:
+                        break;
+                }
 }
 
 static void run_wait_helpers(JobRun *run) {
@@ -446,25 +325,23 @@ static void run_wait_helpers(JobRun *run) {
 static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_stats *stats) {
         const pad_job *job = run->job;
         pad_acquire_opts o;
-        unsigned n;
         int r;
 
         if (!c || (job->flags & PAD_JOB_NO_BROKER))
-                return MIN(pad_client_fallback_helpers(c), wanted);
-        if (!pad_client_connected(c)) {
-                n = MIN(pad_client_fallback_helpers(c), wanted);
-                pad_client_warn_no_broker(c, NULL, n);
-                return n;
+                return MIN(client_fallback_helpers(c), wanted);
+        if (!client_connected(c)) {
+                stats->broker_error = pad_client_broker_error(c, NULL, 0);
+                return MIN(client_fallback_helpers(c), wanted);
         }
 
         o = (pad_acquire_opts) {
                 .min = job->wait_usec > 0 ? 1 : 0,
                 .wait_usec = job->wait_usec,
                 .strict_node = !!(job->flags & PAD_JOB_STRICT_NODE),
-                .caller_tid = pad_gettid(),
+                .caller_tid = job_gettid(),
                 .tag = job->tag,
         };
-        r = pad_client_acquire(c, MIN(wanted, 4096u), job->node, &o, &run->lease);
+        r = pad_client_acquire(c, MIN(wanted, BROKER_HELPERS_MAX), job->node, &o, &run->lease);
         if (IN_SET(r, -EBUSY, -ETIMEDOUT, -ENXIO, -EUSERS, -EINVAL)) {
                 /* The broker answered no (busy, waited in vain, no such node, limits): the
                  * caller runs alone, as the budget says. */
@@ -473,19 +350,30 @@ static unsigned run_borrow(JobRun *run, pad_client *c, unsigned wanted, pad_job_
         }
         if (r < 0) {
                 /* No broker, access denied, or a bus we cannot use: the fallback. */
-                n = MIN(pad_client_fallback_helpers(c), wanted);
-                pad_client_warn_no_broker(c, r == -EHOSTDOWN ? NULL : strerror(-r), n);
-                return n;
+                stats->broker_error = r;
+                return MIN(client_fallback_helpers(c), wanted);
         }
         stats->brokered = 1;
 
         stats->n_placement = pad_lease_placement(run->lease, stats->placement_node,
                                                  stats->placement_helpers, PAD_PLACEMENT_MAX);
         stats->n_placement = MIN(stats->n_placement, PAD_PLACEMENT_MAX);
-        run->policy = pad_client_helper_policy(c);
+        run->policy = client_helper_policy(c);
         run->pin = !(job->flags & PAD_JOB_NO_AFFINITY) &&
                    sched_getaffinity(0, sizeof run->allowed, &run->allowed) >= 0;
         return MIN(pad_lease_granted(run->lease), wanted);
+}
+
+/* Give the lease back; a lease that vanished during the job (paddd died or restarted
+ * without it) is said so in the stats. */
+static void run_release(JobRun *run, pad_job_stats *stats) {
+        int r;
+
+        if (!run->lease)
+                return;
+        r = pad_lease_release(run->lease);
+        stats->lease_lost = lease_is_lost(run->lease) || r == -ENOENT || r == -EHOSTDOWN;
+        run->lease = pad_lease_free(run->lease);
 }
 
 static void run_spawn(JobRun *run, unsigned n) {
@@ -496,7 +384,7 @@ static void run_spawn(JobRun *run, unsigned n) {
 
                 *h = (Helper) {
                         .run = run,
-                        .node = run->lease ? pad_lease_helper_node(run->lease, i) : PAD_NODE_ANY,
+                        .node = run->lease ? lease_helper_node(run->lease, i) : PAD_NODE_ANY,
                         .state = HELPER_STARTING,
                 };
                 atomic_init(&h->phase, PHASE_START);
@@ -505,7 +393,7 @@ static void run_spawn(JobRun *run, unsigned n) {
                  * first malloc, whose new arena needs the mmap lock for writing and so waits
                  * behind every populate the caller is running. */
                 if (run->pin)
-                        pad_node_cpus_within(h->node, &run->allowed, &h->cpus);
+                        cpuset_node_cpus_within(h->node, &run->allowed, &h->cpus);
                 pthread_mutex_lock(&run->lock);
                 run->n_running++;
                 pthread_mutex_unlock(&run->lock);
@@ -531,7 +419,7 @@ static int job_normalise(const pad_job *job, uint64_t *ret_align, uint64_t *ret_
                 return -EINVAL;
         if (job->size > UINT64_MAX - job->start)
                 return -EINVAL;
-        if (job->tag && strlen(job->tag) > 64)
+        if (job->tag && strlen(job->tag) > BROKER_TAG_MAX)
                 return -EINVAL;
         *ret_align = job->align ? job->align : 1;
         *ret_min_chunk = job->min_chunk ? job->min_chunk : *ret_align;
@@ -557,6 +445,49 @@ static int job_run_alone(const pad_job *job, pad_job_stats *stats) {
         return 0;
 }
 
+/* The lock, the condition on CLOCK_MONOTONIC and the progress schedule of a run. */
+static void run_init(JobRun *run) {
+        pthread_condattr_t attr;
+
+        atomic_init(&run->done, 0);
+        if (run->job->progress_fn) {
+                run->progress_interval = run->job->progress_interval_usec ? run->job->progress_interval_usec
+                                                                          : JOB_PROGRESS_INTERVAL_USEC_DEFAULT;
+                run->progress_next = now_usec() + run->progress_interval;
+        }
+        pthread_mutex_init(&run->lock, NULL);
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&run->cond, &attr);
+        pthread_condattr_destroy(&attr);
+}
+
+/* Borrow helpers and start them; a failed allocation runs the job without any. */
+static void run_start_helpers(JobRun *run, pad_client *c, unsigned wanted, pad_job_stats *stats) {
+        unsigned n = run_borrow(run, c, wanted, stats);
+
+        if (n > 0) {
+                run->helpers = calloc(n, sizeof *run->helpers);
+                if (!run->helpers)
+                        n = 0;          /* run_spawn gives the slots back */
+        }
+        stats->granted = n;
+        run_spawn(run, n);
+}
+
+/* After every helper stopped: the counts, the lease given back, the run's resources freed. */
+static int run_finish(JobRun *run, pad_job_stats *stats) {
+        stats->threads = 1;
+        for (unsigned i = 0; i < run->n_helpers; i++)
+                stats->threads += run->helpers[i].chunks > 0;
+        stats->chunks = run->chunks;
+        run_release(run, stats);
+        free(run->helpers);
+        pthread_cond_destroy(&run->cond);
+        pthread_mutex_destroy(&run->lock);
+        return run->error;
+}
+
 static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsigned works,
                         pad_job_stats *stats) {
         JobRun run = {
@@ -564,38 +495,13 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
                 .next = job->start,
                 .end = job->start + job->size,
                 .chunk = chunk,
-                .policy = PAD_HELPER_POLICY_NONE,
+                .policy = HELPER_POLICY_NONE,
         };
-        unsigned n;
         uint64_t s, e;
         int r;
 
-        atomic_init(&run.done, 0);
-        if (job->progress_fn) {
-                run.progress_interval = job->progress_interval_usec ? job->progress_interval_usec
-                                                                    : PAD_PROGRESS_INTERVAL_USEC_DEFAULT;
-                run.progress_next = pad_now_usec() + run.progress_interval;
-        }
-
-        n = run_borrow(&run, c, works - 1, stats);
-        if (n > 0) {
-                run.helpers = calloc(n, sizeof *run.helpers);
-                if (!run.helpers)
-                        n = 0;          /* run_spawn gives the slots back */
-        }
-        stats->granted = n;
-        pthread_mutex_init(&run.lock, NULL);
-        {
-                pthread_condattr_t attr;
-
-                pthread_condattr_init(&attr);
-                pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-                pthread_cond_init(&run.cond, &attr);
-                pthread_condattr_destroy(&attr);
-        }
-
-        run_spawn(&run, n);
-
+        run_init(&run);
+        run_start_helpers(&run, c, works - 1, stats);
         while (run_take_chunk(&run, &s, &e)) {
                 run_chunk(&run, s, e);
                 run_maybe_progress(&run);
@@ -603,21 +509,11 @@ static int job_run_many(pad_client *c, const pad_job *job, uint64_t chunk, unsig
         pthread_mutex_lock(&run.lock);
         run.caller_done = true;
         pthread_mutex_unlock(&run.lock);
-        if (run.lease && run.policy != PAD_HELPER_POLICY_NONE && !(job->flags & PAD_JOB_NO_RAISE))
-                stats->raised = run_raise_helpers(&run);
+        if (run.lease && run.policy != HELPER_POLICY_NONE && !(job->flags & PAD_JOB_NO_RAISE))
+                run_raise_helpers(&run, stats);
         run_wait_helpers(&run);
 
-        stats->threads = 1;
-        for (unsigned i = 0; i < run.n_helpers; i++)
-                stats->threads += run.helpers[i].chunks > 0;
-        stats->chunks = run.chunks;
-        r = run.error;
-
-        pad_lease_free(run.lease);
-        free(run.helpers);
-        pthread_cond_destroy(&run.cond);
-        pthread_mutex_destroy(&run.lock);
-
+        r = run_finish(&run, stats);
         if (r == 0 && job->progress_fn)
                 job->progress_fn(job->size, job->size, job->progress_arg);
         return r;
@@ -633,14 +529,14 @@ _public_ int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_s
         if (r < 0)
                 return r;
         if (ret_stats)
-                t0 = pad_now_usec();
+                t0 = now_usec();
 
         if (job->size == 0) {
                 if (job->progress_fn)
                         job->progress_fn(0, 0, job->progress_arg);
                 r = 0;
         } else {
-                pad_split(job->size, align, min_chunk, max_threads, &works, &chunk);
+                job_split(job->size, align, min_chunk, max_threads, &works, &chunk);
                 if (works <= 1)
                         r = job_run_alone(job, &stats);
                 else
@@ -648,7 +544,7 @@ _public_ int pad_job_run(pad_client *c, const pad_job *job, pad_job_stats *ret_s
         }
 
         if (ret_stats) {
-                stats.wall_usec = pad_now_usec() - t0;
+                stats.wall_usec = now_usec() - t0;
                 *ret_stats = stats;
         }
         return r;

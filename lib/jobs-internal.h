@@ -1,8 +1,9 @@
 /* jobs-internal.h: helpers shared by the three memory jobs of libpadclient (hugetlb.c,
  * pmem.c, vfio.c): the failure message written into pad_io_opts.ret_msg, the job skeleton
- * filled from pad_io_opts, human-readable sizes for messages, and the parallel prefault of a
- * mapped range (MADV_POPULATE_WRITE, touching pages on kernels without it). Header-only,
- * static inline; include it after internal.h. Nothing here logs. */
+ * filled from pad_io_opts, human-readable sizes for messages, and the prefault of one
+ * mapped range (MADV_POPULATE_WRITE, touching pages on kernels without it), which each job
+ * runs per chunk. Static inline, but for hugetlb_probe() of hugetlb.c, declared at the end;
+ * include it after internal.h. Nothing here logs. */
 #pragma once
 
 #include <errno.h>
@@ -60,7 +61,7 @@ static inline const char *jobs_format_size(uint64_t n, char *buf, size_t len) {
 static inline void jobs_job_init(pad_job *j, const pad_io_opts *o) {
         *j = (pad_job) {
                 .node = o ? o->node : PAD_NODE_ANY,
-                .max_threads = o && o->max_threads > 0 ? o->max_threads : pad_cpus_allowed(),
+                .max_threads = o && o->max_threads > 0 ? o->max_threads : cpuset_cpus_allowed(),
                 .flags = o ? o->flags : 0,
                 .progress_fn = o ? o->progress_fn : NULL,
                 .progress_arg = o ? o->progress_arg : NULL,
@@ -111,5 +112,5 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
 /* hugetlb.c: present[i] = 1 if huge page i of [from, to) exists in the hugetlbfs file fd
  * (also beyond its EOF), found without allocating or reserving a page; ret_count gets how
  * many. present and ret_count may be NULL. Needs userfaultfd (UFFD_USER_MODE_ONLY suffices). */
-int pad_hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
+int hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count);

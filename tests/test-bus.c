@@ -1,4 +1,4 @@
-/* test-bus.c: the broker's D-Bus contract (issue 2) tested end to end. Every test starts a
+/* test-bus.c: the broker's D-Bus contract tested end to end. Every test starts a
  * real dbus-daemon on a private socket and a real paddd on it through tests/fixture.c, then
  * talks sd-bus (and busctl, as admins would) to org.padata.Broker: acquire and release,
  * caps under 32 concurrent client processes, FIFO waiters and timeouts, slots returned by
@@ -30,18 +30,7 @@
 #include "fixture.h"
 #include "util.h"
 
-#define BROKER "org.padata.Broker"
-#define BROKER_PATH "/org/padata/Broker"
-#define BROKER_IFACE "org.padata.Broker"
-#define LEASE_IFACE "org.padata.Broker.Lease"
 
-#define E_INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
-#define E_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
-#define E_LIMITS "org.freedesktop.DBus.Error.LimitsExceeded"
-#define E_NOT_SUPPORTED "org.freedesktop.DBus.Error.NotSupported"
-#define E_BUSY "org.padata.Broker.Error.Busy"
-#define E_TIMEOUT "org.padata.Broker.Error.Timeout"
-#define E_NO_SUCH_NODE "org.padata.Broker.Error.NoSuchNode"
 
 #define NOBODY 65534
 #define POLL_MS 10000   /* deadline for state that must settle (not a speed assertion) */
@@ -110,7 +99,7 @@ static int acquire_message(sd_bus *b, uint32_t helpers, int32_t node, const Opt 
         sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(b, &m, BROKER, BROKER_PATH, BROKER_IFACE, "Acquire");
+        r = sd_bus_message_new_method_call(b, &m, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Acquire");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ui", helpers, node);
         if (r >= 0)
@@ -155,7 +144,7 @@ static int acquire(sd_bus *b, uint32_t helpers, int32_t node, const Opt *opts,
 }
 
 static int lease_release(sd_bus *b, const char *path, sd_bus_error *err) {
-        return sd_bus_call_method(b, BROKER, path, LEASE_IFACE, "Release", err, NULL, "");
+        return sd_bus_call_method(b, BROKER_BUS_NAME, path, LEASE_INTERFACE, "Release", err, NULL, "");
 }
 
 static int lease_shrink(sd_bus *b, const char *path, uint32_t count, sd_bus_error *err,
@@ -163,24 +152,24 @@ static int lease_shrink(sd_bus *b, const char *path, uint32_t count, sd_bus_erro
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, path, LEASE_IFACE, "Shrink", err, &reply, "u", count);
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, path, LEASE_INTERFACE, "Shrink", err, &reply, "u", count);
         if (r < 0)
                 return r;
         return ret_granted ? sd_bus_message_read(reply, "u", ret_granted) : 0;
 }
 
 static int set_quota(sd_bus *b, int32_t node, uint32_t max, sd_bus_error *err) {
-        return sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", err, NULL,
+        return sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", err, NULL,
                                   "iu", node, max);
 }
 
 static int reload(sd_bus *b, sd_bus_error *err) {
-        return sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Reload", err, NULL, "");
+        return sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Reload", err, NULL, "");
 }
 
 static int ping(sd_bus *b) {
         sd_bus_error err = SD_BUS_ERROR_NULL;
-        int r = sd_bus_call_method(b, BROKER, BROKER_PATH, "org.freedesktop.DBus.Peer", "Ping",
+        int r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, "org.freedesktop.DBus.Peer", "Ping",
                                    &err, NULL, "");
         sd_bus_error_free(&err);
         return r;
@@ -188,14 +177,14 @@ static int ping(sd_bus *b) {
 
 static int get_u(sd_bus *b, const char *path, const char *iface, const char *name, uint32_t *ret) {
         sd_bus_error err = SD_BUS_ERROR_NULL;
-        int r = sd_bus_get_property_trivial(b, BROKER, path, iface, name, &err, 'u', ret);
+        int r = sd_bus_get_property_trivial(b, BROKER_BUS_NAME, path, iface, name, &err, 'u', ret);
         sd_bus_error_free(&err);
         return r;
 }
 
 static uint32_t broker_u(sd_bus *b, const char *name) {
         uint32_t v = 0;
-        int r = get_u(b, BROKER_PATH, BROKER_IFACE, name, &v);
+        int r = get_u(b, BROKER_PATH, BROKER_INTERFACE, name, &v);
 
         ck_assert_msg(r >= 0, "reading property %s: %s", name, strerror(-r));
         return v;
@@ -203,7 +192,7 @@ static uint32_t broker_u(sd_bus *b, const char *name) {
 
 static uint32_t lease_u(sd_bus *b, const char *path, const char *name) {
         uint32_t v = 0;
-        int r = get_u(b, path, LEASE_IFACE, name, &v);
+        int r = get_u(b, path, LEASE_INTERFACE, name, &v);
 
         ck_assert_msg(r >= 0, "reading %s of %s: %s", name, path, strerror(-r));
         return v;
@@ -237,7 +226,7 @@ static int list_leases(sd_bus *b, LeaseInfo *out, size_t max, size_t *ret_n) {
         size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases", &err, &reply, "");
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "ListLeases", &err, &reply, "");
         sd_bus_error_free(&err);
         if (r < 0)
                 return r;
@@ -289,7 +278,7 @@ static size_t get_nodes(sd_bus *b, NodeInfo *out, size_t max) {
         NodeInfo ni;
         int r;
 
-        r = sd_bus_get_property(b, BROKER, BROKER_PATH, BROKER_IFACE, "Nodes", &err, &reply, "a(iuuu)");
+        r = sd_bus_get_property(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Nodes", &err, &reply, "a(iuuu)");
         ck_assert_msg(r >= 0, "reading Nodes: %s", err.message ?: strerror(-r));
         ck_assert_int_ge(sd_bus_message_enter_container(reply, 'a', "(iuuu)"), 0);
         while ((r = sd_bus_message_read(reply, "(iuuu)", &ni.node, &ni.cpus, &ni.max, &ni.in_use)) > 0)
@@ -457,12 +446,12 @@ START_TEST(test_acquire_release) {
         ck_assert_uint_eq(lease_u(b, p1, "Granted"), 3);
         ck_assert_uint_eq(lease_u(b, p1, "Pid"), (uint32_t) getpid());
         ck_assert_uint_eq(lease_u(b, p1, "Uid"), (uint32_t) getuid());
-        r = sd_bus_get_property(b, BROKER, p1, LEASE_IFACE, "Owner", &err, &reply, "s");
+        r = sd_bus_get_property(b, BROKER_BUS_NAME, p1, LEASE_INTERFACE, "Owner", &err, &reply, "s");
         assert_ok(r, &err);
         ck_assert_int_ge(sd_bus_message_read(reply, "s", &s), 0);
         ck_assert_str_eq(s, unique);
         reply = sd_bus_message_unref(reply);
-        r = sd_bus_get_property(b, BROKER, p1, LEASE_IFACE, "Tag", &err, &reply, "s");
+        r = sd_bus_get_property(b, BROKER_BUS_NAME, p1, LEASE_INTERFACE, "Tag", &err, &reply, "s");
         assert_ok(r, &err);
         ck_assert_int_ge(sd_bus_message_read(reply, "s", &s), 0);
         ck_assert_str_eq(s, "first");
@@ -470,7 +459,7 @@ START_TEST(test_acquire_release) {
 
         /* Placement adds up to the grant, on nodes that exist. */
         nn = get_nodes(b, nodes, ELEMENTSOF(nodes));
-        r = sd_bus_get_property(b, BROKER, p1, LEASE_IFACE, "Placement", &err, &reply, "a(iu)");
+        r = sd_bus_get_property(b, BROKER_BUS_NAME, p1, LEASE_INTERFACE, "Placement", &err, &reply, "a(iu)");
         assert_ok(r, &err);
         ck_assert_int_ge(sd_bus_message_enter_container(reply, 'a', "(iu)"), 0);
         for (;;) {
@@ -520,7 +509,7 @@ START_TEST(test_acquire_release) {
         r = lease_release(b, p1, &err);
         ck_assert_msg(r < 0, "releasing twice succeeded");
         sd_bus_error_free(&err);
-        ck_assert_int_lt(get_u(b, p1, LEASE_IFACE, "Granted", &g1), 0);
+        ck_assert_int_lt(get_u(b, p1, LEASE_INTERFACE, "Granted", &g1), 0);
 
         r = lease_release(b, p2, &err);
         assert_ok(r, &err);
@@ -613,7 +602,7 @@ static int client_main(const ClientArgs *a) {
                                                    OPT_S("tag", tag), OPT_END },
                             &err, &path, &g);
                 if (r < 0) {
-                        if (sd_bus_error_has_name(&err, E_TIMEOUT))
+                        if (sd_bus_error_has_name(&err, BROKER_ERROR_TIMEOUT))
                                 continue;
                         fprintf(stderr, "client %d: Acquire: %s %s\n", a->index, err.name, err.message);
                         return 15;
@@ -798,7 +787,7 @@ START_TEST(test_wait_timeout) {
 
         /* Without a wait: Busy at once. */
         r = acquire(obs, 1, -1, (Opt[]) { OPT_U("min", 1), OPT_END }, &err, NULL, NULL);
-        assert_error(r, &err, E_BUSY);
+        assert_error(r, &err, BROKER_ERROR_BUSY);
         sd_bus_error_free(&err);
 
         /* With a wait that nobody satisfies: Timeout at the deadline, Ping served meanwhile. */
@@ -807,7 +796,7 @@ START_TEST(test_wait_timeout) {
         ck_assert_int_ge(ping(obs), 0);
         ck_assert_int_ge(ping(obs), 0);
         ck_assert_msg(waiter_wait(&w, 30000), "waiter never answered");
-        ck_assert_str_eq(w.error, E_TIMEOUT);
+        ck_assert_str_eq(w.error, BROKER_ERROR_TIMEOUT);
         ck_assert_uint_eq(broker_u(obs, "Waiting"), 0);
         ck_assert_uint_eq(broker_u(obs, "Leases"), 1);
         ck_assert_uint_eq(broker_u(obs, "InUse"), 2);
@@ -866,7 +855,7 @@ START_TEST(test_sigkill_returns_slots) {
         ck_assert_msg(waiter_wait(&w, POLL_MS), "waiter not served after the holder died");
         ck_assert_msg(!w.error[0], "waiter got %s", w.error);
         ck_assert_uint_eq(w.granted, 2);
-        ck_assert_int_lt(get_u(b, path, LEASE_IFACE, "Granted", &g), 0);
+        ck_assert_int_lt(get_u(b, path, LEASE_INTERFACE, "Granted", &g), 0);
         ck_assert_int_ge(list_leases(b, l, ELEMENTSOF(l), &n), 0);
         ck_assert_uint_eq(n, 1);
         ck_assert_ptr_null(leases_find(l, n, path));
@@ -898,7 +887,7 @@ static int nonroot_child(void *arg, char *msg, size_t size) {
         do {                                                                             \
                 sd_bus_error_free(&err);                                                 \
                 r = (call);                                                              \
-                if (r >= 0 || !sd_bus_error_has_name(&err, E_ACCESS_DENIED))             \
+                if (r >= 0 || !sd_bus_error_has_name(&err, SD_BUS_ERROR_ACCESS_DENIED))             \
                         return fail_msg(msg, size, "%s as nobody: r=%d %s", what, r,     \
                                         err.name ?: "(succeeded)");                      \
         } while (0)
@@ -914,10 +903,10 @@ static int nonroot_child(void *arg, char *msg, size_t size) {
         r = acquire(b, 1, -1, NULL, &err, &own, &g);
         if (r < 0)
                 return fail_msg(msg, size, "Acquire as nobody: %s", err.name);
-        r = get_u(b, own, LEASE_IFACE, "Uid", &uid);
+        r = get_u(b, own, LEASE_INTERFACE, "Uid", &uid);
         if (r < 0 || uid != NOBODY)
                 return fail_msg(msg, size, "own lease Uid %u (r=%d)", uid, r);
-        if (get_u(b, BROKER_PATH, BROKER_IFACE, "InUse", &g) < 0)
+        if (get_u(b, BROKER_PATH, BROKER_INTERFACE, "InUse", &g) < 0)
                 return fail_msg(msg, size, "reading InUse as nobody failed");
         r = lease_release(b, own, &err);
         if (r < 0)
@@ -947,10 +936,10 @@ START_TEST(test_nonroot_denied) {
         /* Another connection of the same uid (root) is still not the owner. */
         other = bus_open();
         r = lease_release(other, p, &err);
-        assert_error(r, &err, E_ACCESS_DENIED);
+        assert_error(r, &err, SD_BUS_ERROR_ACCESS_DENIED);
         sd_bus_error_free(&err);
         r = lease_shrink(other, p, 1, &err, NULL);
-        assert_error(r, &err, E_ACCESS_DENIED);
+        assert_error(r, &err, SD_BUS_ERROR_ACCESS_DENIED);
         sd_bus_error_free(&err);
 
         /* Nothing changed. */
@@ -980,7 +969,7 @@ static int admin_group_child(void *arg, char *msg, size_t size) {
         r = set_quota(b, -1, 3, &err);
         if (r < 0)
                 return fail_msg(msg, size, "SetQuota as a member of AdminGroup: %s", err.name);
-        if (get_u(b, BROKER_PATH, BROKER_IFACE, "MaxHelpers", &max) < 0 || max != 3)
+        if (get_u(b, BROKER_PATH, BROKER_INTERFACE, "MaxHelpers", &max) < 0 || max != 3)
                 return fail_msg(msg, size, "MaxHelpers %u after SetQuota(-1, 3)", max);
         r = reload(b, &err);
         if (r < 0)
@@ -1008,17 +997,17 @@ START_TEST(test_malformed_args) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL, *c = NULL, *w2 = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *p = NULL, *p2 = NULL;
-        char tag64[65], tag65[66];
+        char tag_max[BROKER_TAG_MAX + 1], tag_over[BROKER_TAG_MAX + 2];
         uint32_t g = 0;
         Waiter w;
         int r;
 
         start("[Broker]\nMaxHelpers=4\nMaxHelpersPerNode=4096\nMaxLeasesPerClient=3\nMaxWaiting=1\n");
         b = bus_open();
-        memset(tag64, 'x', 64);
-        tag64[64] = '\0';
-        memset(tag65, 'y', 65);
-        tag65[65] = '\0';
+        memset(tag_max, 'x', BROKER_TAG_MAX);
+        tag_max[BROKER_TAG_MAX] = '\0';
+        memset(tag_over, 'y', BROKER_TAG_MAX + 1);
+        tag_over[BROKER_TAG_MAX + 1] = '\0';
 
 #define EXPECT(call, name)                                                               \
         do {                                                                             \
@@ -1028,37 +1017,37 @@ START_TEST(test_malformed_args) {
                 assert_alive(b);                                                         \
         } while (0)
 
-        EXPECT(acquire(b, 0, -1, NULL, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 4097, -1, NULL, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, UINT32_MAX, -1, NULL, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, 4095, NULL, &err, NULL, NULL), E_NO_SUCH_NODE);
-        EXPECT(acquire(b, 1, INT32_MAX, NULL, &err, NULL, NULL), E_NO_SUCH_NODE);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("bogus", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_S("min", "1"), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_I("min", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("wait_usec", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("strict_node", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_T("caller_tid", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("tag", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("ttl_usec", 1), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_S("tag", tag65), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
-        EXPECT(acquire(b, 2, -1, (Opt[]) { OPT_U("min", 3), OPT_END }, &err, NULL, NULL), E_INVALID_ARGS);
+        EXPECT(acquire(b, 0, -1, NULL, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, BROKER_HELPERS_MAX + 1, -1, NULL, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, UINT32_MAX, -1, NULL, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, BROKER_NODE_ID_MAX + 1, NULL, &err, NULL, NULL), BROKER_ERROR_NO_SUCH_NODE);
+        EXPECT(acquire(b, 1, INT32_MAX, NULL, &err, NULL, NULL), BROKER_ERROR_NO_SUCH_NODE);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("bogus", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_S("min", "1"), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_I("min", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("wait_usec", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("strict_node", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_T("caller_tid", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("tag", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("ttl_usec", 1), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_S("tag", tag_over), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
+        EXPECT(acquire(b, 2, -1, (Opt[]) { OPT_U("min", 3), OPT_END }, &err, NULL, NULL), SD_BUS_ERROR_INVALID_ARGS);
         /* A wrong signature altogether. */
-        EXPECT(sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Acquire", &err, NULL, "s", "x"),
-               E_INVALID_ARGS);
+        EXPECT(sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Acquire", &err, NULL, "s", "x"),
+               SD_BUS_ERROR_INVALID_ARGS);
         ck_assert_uint_eq(broker_u(b, "Leases"), 0);
 
         /* The edges that are valid. */
         sd_bus_error_free(&err);
-        r = acquire(b, 4096, -1, (Opt[]) { OPT_S("tag", tag64), OPT_END }, &err, &p, &g);
+        r = acquire(b, BROKER_HELPERS_MAX, -1, (Opt[]) { OPT_S("tag", tag_max), OPT_END }, &err, &p, &g);
         assert_ok(r, &err);
         ck_assert_uint_eq(g, 4);
 
         /* Full: Busy when min cannot be met and there is no wait. */
-        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("min", 1), OPT_END }, &err, NULL, NULL), E_BUSY);
+        EXPECT(acquire(b, 1, -1, (Opt[]) { OPT_U("min", 1), OPT_END }, &err, NULL, NULL), BROKER_ERROR_BUSY);
 
         /* Shrink more than granted. */
-        EXPECT(lease_shrink(b, p, 5, &err, NULL), E_INVALID_ARGS);
+        EXPECT(lease_shrink(b, p, 5, &err, NULL), SD_BUS_ERROR_INVALID_ARGS);
         ck_assert_uint_eq(lease_u(b, p, "Granted"), 4);
 
         /* MaxWaiting=1: one waiter queues, the next is refused. */
@@ -1068,7 +1057,7 @@ START_TEST(test_malformed_args) {
         sd_bus_error_free(&err);
         r = acquire(w2, 1, -1, (Opt[]) { OPT_U("min", 1), OPT_T("wait_usec", 30000000), OPT_END },
                     &err, NULL, NULL);
-        assert_error(r, &err, E_LIMITS);
+        assert_error(r, &err, SD_BUS_ERROR_LIMITS_EXCEEDED);
         assert_alive(b);
         /* Slots back: the queued waiter is served. */
         sd_bus_error_free(&err);
@@ -1085,7 +1074,7 @@ START_TEST(test_malformed_args) {
                 r = acquire(c, 1, -1, NULL, &err, NULL, &g);
                 assert_ok(r, &err);
         }
-        EXPECT(acquire(c, 1, -1, NULL, &err, NULL, NULL), E_LIMITS);
+        EXPECT(acquire(c, 1, -1, NULL, &err, NULL, NULL), SD_BUS_ERROR_LIMITS_EXCEEDED);
         /* The limit is per client: another connection still gets a lease. */
         sd_bus_error_free(&err);
         r = acquire(w2, 1, -1, NULL, &err, &p2, &g);
@@ -1134,7 +1123,7 @@ START_TEST(test_set_quota) {
         ck_assert_uint_eq(broker_u(b, "InUse"), 3);
         ck_assert_uint_eq(broker_u(b, "Leases"), 1);
         r = acquire(b, 1, -1, (Opt[]) { OPT_U("min", 1), OPT_END }, &err, NULL, NULL);
-        assert_error(r, &err, E_BUSY);
+        assert_error(r, &err, BROKER_ERROR_BUSY);
         sd_bus_error_free(&err);
         r = acquire(b, 1, -1, NULL, &err, &p, &g);
         assert_ok(r, &err);
@@ -1169,7 +1158,7 @@ START_TEST(test_ttl) {
         ck_assert_int_ge(list_leases(b, l, ELEMENTSOF(l), &n), 0);
         ck_assert_uint_eq(n, 1);
         ck_assert_str_eq(l[0].path, keep);
-        ck_assert_int_lt(get_u(b, brief, LEASE_IFACE, "Granted", &g), 0);
+        ck_assert_int_lt(get_u(b, brief, LEASE_INTERFACE, "Granted", &g), 0);
         ck_assert_uint_eq(lease_u(b, keep, "Granted"), 1);
         assert_alive(b);
 }
@@ -1193,7 +1182,7 @@ START_TEST(test_ttl_expired_signal) {
 
         start(CONF_CAP(4));
         b = bus_open();
-        ck_assert_int_ge(sd_bus_match_signal(b, NULL, BROKER, NULL, LEASE_IFACE, "Expired", on_expired, got), 0);
+        ck_assert_int_ge(sd_bus_match_signal(b, NULL, BROKER_BUS_NAME, NULL, LEASE_INTERFACE, "Expired", on_expired, got), 0);
         assert_ok(acquire(b, 2, -1, (Opt[]) { OPT_T("ttl_usec", 100000), OPT_END }, &err, &brief, &g), &err);
         deadline = fixture_now_ms() + POLL_MS;
         while (!got[0] && fixture_now_ms() < deadline) {
@@ -1221,10 +1210,10 @@ START_TEST(test_never_fits) {
         t0 = fixture_now_ms();
         r = acquire(b, 4096, -1, (Opt[]) { OPT_U("min", 4096), OPT_T("wait_usec", UINT64_MAX), OPT_END },
                     &err, NULL, NULL);
-        assert_error(r, &err, E_BUSY);
+        assert_error(r, &err, BROKER_ERROR_BUSY);
         sd_bus_error_free(&err);
         r = acquire(b, 4, -1, (Opt[]) { OPT_U("min", 4), OPT_T("wait_usec", 10000000), OPT_END }, &err, NULL, NULL);
-        assert_error(r, &err, E_BUSY);          /* above the per-user cap of 3 */
+        assert_error(r, &err, BROKER_ERROR_BUSY);          /* above the per-user cap of 3 */
         ck_assert_int_lt(fixture_now_ms() - t0, POLL_MS);
         ck_assert_uint_eq(broker_u(b, "Waiting"), 0);
         assert_alive(b);
@@ -1242,7 +1231,7 @@ START_TEST(test_max_wait) {
         assert_ok(acquire(b, 1, -1, NULL, &err, NULL, NULL), &err);
         waiter_send(&w, 1, (Opt[]) { OPT_U("min", 1), OPT_T("wait_usec", UINT64_MAX), OPT_END });
         ck_assert_msg(waiter_wait(&w, POLL_MS), "the endless wait was never answered");
-        ck_assert_str_eq(w.error, E_TIMEOUT);
+        ck_assert_str_eq(w.error, BROKER_ERROR_TIMEOUT);
         waiter_done(&w);
         ck_assert_uint_eq(broker_u(b, "Waiting"), 0);
 }
@@ -1272,14 +1261,14 @@ START_TEST(test_set_quota_bounds) {
 
         start(CONF_CAP(4));
         b = bus_open();
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", &err, NULL, "iu", -1, 4097u);
-        assert_error(r, &err, E_INVALID_ARGS);
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", &err, NULL, "iu", -1, 4097u);
+        assert_error(r, &err, SD_BUS_ERROR_INVALID_ARGS);
         sd_bus_error_free(&err);
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", &err, NULL, "iu", -1, UINT32_MAX);
-        assert_error(r, &err, E_INVALID_ARGS);
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", &err, NULL, "iu", -1, UINT32_MAX);
+        assert_error(r, &err, SD_BUS_ERROR_INVALID_ARGS);
         ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 4);
         sd_bus_error_free(&err);
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", &err, NULL, "iu", -1, 4096u);
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", &err, NULL, "iu", -1, 4096u);
         assert_ok(r, &err);
 }
 END_TEST
@@ -1297,7 +1286,7 @@ START_TEST(test_config_fifo) {
         ck_assert_int_eq(mkdir(dir, 0755), 0);
         ck_assert_int_eq(mkfifo(fifo, 0644), 0);
         b = bus_open();
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Reload", &err, NULL, "");
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Reload", &err, NULL, "");
         ck_assert_int_lt(r, 0);
         ck_assert_msg(err.message && strstr(err.message, "10-fifo.conf: not a regular file"),
                       "got %s", err.message ? err.message : "(none)");
@@ -1319,21 +1308,21 @@ static int list_flood_child(void *arg, char *msg, size_t size) {
         if (r < 0)
                 return fail_msg(msg, size, "connecting: %s", strerror(-r));
         for (unsigned i = 0; i < 2 * BROKER_LIST_BURST; i++) {
-                r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases", &err, NULL, "");
+                r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "ListLeases", &err, NULL, "");
                 if (r >= 0)
                         ok++;
-                else if (sd_bus_error_has_name(&err, E_LIMITS))
+                else if (sd_bus_error_has_name(&err, SD_BUS_ERROR_LIMITS_EXCEEDED))
                         refused++;
                 sd_bus_error_free(&err);
         }
         if (ok < BROKER_LIST_BURST || refused == 0)
                 return fail_msg(msg, size, "%u answered, %u refused of %u", ok, refused, 2 * BROKER_LIST_BURST);
         usleep(2 * 1000000 / BROKER_LIST_PER_SEC);
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases", &err, NULL, "");
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "ListLeases", &err, NULL, "");
         if (r < 0)
                 return fail_msg(msg, size, "after a pause: %s", err.name);
         /* Acquire is not rate-limited. */
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Acquire", &err, NULL, "uia{sv}", 1, -1, 0);
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Acquire", &err, NULL, "uia{sv}", 1, -1, 0);
         if (r < 0)
                 return fail_msg(msg, size, "Acquire: %s", err.name);
         sd_bus_flush_close_unref(b);
@@ -1354,7 +1343,7 @@ static uint64_t counter(sd_bus *b, const char *want) {
         uint64_t v, found = UINT64_MAX;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "GetStatistics", &err, &reply, "");
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "GetStatistics", &err, &reply, "");
         assert_ok(r, &err);
         ck_assert_int_ge(sd_bus_message_enter_container(reply, 'a', "{st}"), 0);
         while ((r = sd_bus_message_read(reply, "{st}", &name, &v)) > 0)
@@ -1383,7 +1372,7 @@ START_TEST(test_statistics) {
         sd_bus_error_free(&err);
         waiter_send(&w, 3, (Opt[]) { OPT_U("min", 3), OPT_T("wait_usec", 50000), OPT_END });
         ck_assert(waiter_wait(&w, POLL_MS));
-        ck_assert_str_eq(w.error, E_TIMEOUT);
+        ck_assert_str_eq(w.error, BROKER_ERROR_TIMEOUT);
         waiter_done(&w);
         assert_ok(acquire(gone, 1, -1, NULL, &err, NULL, NULL), &err);
         gone = sd_bus_flush_close_unref(gone);
@@ -1400,7 +1389,7 @@ START_TEST(test_statistics) {
         ck_assert_uint_eq(counter(b, "reclaimed"), 1);
         ck_assert_uint_eq(counter(b, "releases"), 1);
         /* A reload does not reset them. */
-        assert_ok(sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Reload", &err, NULL, ""), &err);
+        assert_ok(sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Reload", &err, NULL, ""), &err);
         ck_assert_uint_eq(counter(b, "grants"), 2);
         ck_assert_uint_eq(counter(b, "reloads"), 1);
 }
@@ -1476,7 +1465,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         Seen *s = userdata;
         const char *iface, *key;
 
-        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BROKER_IFACE))
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BROKER_INTERFACE))
                 return 0;
         if (sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
                 return 0;
@@ -1511,7 +1500,7 @@ START_TEST(test_properties_changed) {
         start(CONF_CAP(4));
         b = bus_open();
         sub = bus_open();
-        r = sd_bus_match_signal(sub, &slot, BROKER, BROKER_PATH, "org.freedesktop.DBus.Properties",
+        r = sd_bus_match_signal(sub, &slot, BROKER_BUS_NAME, BROKER_PATH, "org.freedesktop.DBus.Properties",
                                 "PropertiesChanged", on_properties_changed, &seen);
         ck_assert_int_ge(r, 0);
         r = acquire(b, 3, -1, NULL, &err, NULL, &g);
@@ -1567,7 +1556,7 @@ typedef struct Ifaces {
 
 /* The <interface name="org.padata.Broker..."> elements of normalised XML. */
 static void ifaces_extract(const char *xml, Ifaces *ret) {
-        static const char open[] = "<interface name=\"org.padata.Broker";
+        static const char open[] = "<interface name=\"" BROKER_INTERFACE;
         const char *p = xml;
 
         memset(ret, 0, sizeof *ret);
@@ -1610,7 +1599,7 @@ static char *introspect(sd_bus *b, const char *path) {
         const char *xml;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, path, "org.freedesktop.DBus.Introspectable", "Introspect",
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, path, "org.freedesktop.DBus.Introspectable", "Introspect",
                                &err, &reply, "");
         assert_ok(r, &err);
         ck_assert_int_ge(sd_bus_message_read(reply, "s", &xml), 0);
@@ -1642,13 +1631,13 @@ START_TEST(test_introspection) {
         ifaces_extract(live_broker, &got_broker);
         ifaces_extract(live_lease, &got_lease);
         ck_assert_uint_eq(got_broker.n, 1);
-        ck_assert_str_eq(got_broker.name[0], BROKER_IFACE);
+        ck_assert_str_eq(got_broker.name[0], BROKER_INTERFACE);
         ck_assert_uint_eq(got_lease.n, 1);
-        ck_assert_str_eq(got_lease.name[0], LEASE_IFACE);
+        ck_assert_str_eq(got_lease.name[0], LEASE_INTERFACE);
 
         for (size_t i = 0; i < want.n; i++) {
-                const char *live = streq(want.name[i], BROKER_IFACE) ? got_broker.body[0] :
-                                   streq(want.name[i], LEASE_IFACE) ? got_lease.body[0] : NULL;
+                const char *live = streq(want.name[i], BROKER_INTERFACE) ? got_broker.body[0] :
+                                   streq(want.name[i], LEASE_INTERFACE) ? got_lease.body[0] : NULL;
                 ck_assert_msg(live, "%s declares unknown interface %s", xml_path, want.name[i]);
                 ck_assert_msg(streq(live, want.body[i]),
                               "interface %s differs from %s:\nlive: %s\nfile: %s",
@@ -1711,53 +1700,53 @@ START_TEST(test_busctl) {
         b = bus_open();
         snprintf(addr, sizeof addr, "--address=%s", fx.address);
 
-        r = BUSCTL(out, "call", BROKER, BROKER_PATH, BROKER_IFACE, "Acquire", "uia{sv}", "2", "-1",
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Acquire", "uia{sv}", "2", "-1",
                    "1", "tag", "s", "demo");
         ck_assert_msg(r == 0, "busctl Acquire: %s", out);
         ck_assert_msg(sscanf(out, "ou \"%127[^\"]\" %u", lp, &g) == 2, "busctl Acquire printed: %s", out);
         ck_assert_uint_eq(g, 2);
         /* busctl's connection owned that lease and has gone: the slots came back. */
         ck_assert_uint_eq(wait_broker_u(b, "InUse", 0), 0);
-        ck_assert_int_lt(get_u(b, lp, LEASE_IFACE, "Granted", &g), 0);
+        ck_assert_int_lt(get_u(b, lp, LEASE_INTERFACE, "Granted", &g), 0);
 
         r = acquire(b, 3, -1, (Opt[]) { OPT_S("tag", "mine"), OPT_END }, &err, &p, &g);
         assert_ok(r, &err);
-        r = BUSCTL(out, "call", BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases");
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "ListLeases");
         ck_assert_msg(r == 0, "busctl ListLeases: %s", out);
         ck_assert_msg(strncmp(out, "a(ouuuss) 1 ", 12) == 0 && strstr(out, p) && strstr(out, "\"mine\""),
                       "busctl ListLeases printed: %s", out);
 
-        r = BUSCTL(out, "get-property", BROKER, BROKER_PATH, BROKER_IFACE, "InUse");
+        r = BUSCTL(out, "get-property", BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "InUse");
         ck_assert_msg(r == 0 && strncmp(out, "u 3", 3) == 0, "busctl get-property InUse: %s", out);
-        r = BUSCTL(out, "get-property", BROKER, BROKER_PATH, BROKER_IFACE, "Nodes", "Version",
+        r = BUSCTL(out, "get-property", BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Nodes", "Version",
                    "HelperPolicy", "Waiting", "Leases", "MaxHelpers");
         ck_assert_msg(r == 0 && strstr(out, "a(iuuu)") && strstr(out, "\nu 1\n"),
                       "busctl get-property: %s", out);
-        r = BUSCTL(out, "get-property", BROKER, p, LEASE_IFACE, "Granted", "Placement", "Owner", "Pid",
+        r = BUSCTL(out, "get-property", BROKER_BUS_NAME, p, LEASE_INTERFACE, "Granted", "Placement", "Owner", "Pid",
                    "Uid", "Tag");
         ck_assert_msg(r == 0 && strncmp(out, "u 3\n", 4) == 0 && strstr(out, "s \"mine\""),
                       "busctl get-property on the lease: %s", out);
 
-        r = BUSCTL(out, "call", BROKER, BROKER_PATH, BROKER_IFACE, "SetQuota", "iu", "-1", "7");
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", "iu", "-1", "7");
         ck_assert_msg(r == 0, "busctl SetQuota: %s", out);
         ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 7);
-        r = BUSCTL(out, "call", BROKER, BROKER_PATH, BROKER_IFACE, "Reload");
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Reload");
         ck_assert_msg(r == 0, "busctl Reload: %s", out);
         assert_alive(b);
 
         /* Lease methods from busctl: its connection does not own our lease. */
-        r = BUSCTL(out, "call", BROKER, p, LEASE_IFACE, "Release");
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, p, LEASE_INTERFACE, "Release");
         ck_assert_msg(r != 0, "busctl released someone else's lease: %s", out);
-        r = BUSCTL(out, "call", BROKER, p, LEASE_IFACE, "Shrink", "u", "1");
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, p, LEASE_INTERFACE, "Shrink", "u", "1");
         ck_assert_msg(r != 0, "busctl shrank someone else's lease: %s", out);
         snprintf(tid, sizeof tid, "%d", (int) getpid());
-        r = BUSCTL(out, "call", BROKER, p, LEASE_IFACE, "RaisePriority", "u", tid);
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, p, LEASE_INTERFACE, "RaisePriority", "u", tid);
         ck_assert_msg(r != 0, "busctl raised priority on someone else's lease: %s", out);
         ck_assert_uint_eq(lease_u(b, p, "Granted"), 3);
 
-        r = BUSCTL(out, "call", BROKER, BROKER_PATH, "org.freedesktop.DBus.Peer", "Ping");
+        r = BUSCTL(out, "call", BROKER_BUS_NAME, BROKER_PATH, "org.freedesktop.DBus.Peer", "Ping");
         ck_assert_msg(r == 0, "busctl Ping: %s", out);
-        r = BUSCTL(out, "introspect", BROKER, BROKER_PATH);
+        r = BUSCTL(out, "introspect", BROKER_BUS_NAME, BROKER_PATH);
         ck_assert_msg(r == 0 && strstr(out, ".Acquire") && strstr(out, ".SetQuota"), "busctl introspect: %s", out);
         assert_alive(b);
 }
@@ -1827,7 +1816,7 @@ START_TEST(test_restart) {
         ck_assert_uint_eq(broker_u(a, "Leases"), 2);
         ck_assert_uint_eq(lease_u(a, pa, "Granted"), 4);
         ck_assert_uint_eq(lease_u(a, pa, "Pid"), (uint32_t) getpid());
-        ck_assert_int_lt(get_u(a, pgone, LEASE_IFACE, "Granted", &g), 0);
+        ck_assert_int_lt(get_u(a, pgone, LEASE_INTERFACE, "Granted", &g), 0);
 
         /* The cap holds against the adopted leases: 2 of 8 are free. */
         r = acquire(a, 8, -1, NULL, &err, &pnew, &g);
@@ -1839,7 +1828,7 @@ START_TEST(test_restart) {
         /* Owners keep their leases: b may not touch a's, each may shrink and release its own. */
         r = lease_release(b, pa, &err);
         ck_assert_int_lt(r, 0);
-        ck_assert_str_eq(err.name, E_ACCESS_DENIED);
+        ck_assert_str_eq(err.name, SD_BUS_ERROR_ACCESS_DENIED);
         sd_bus_error_free(&err);
         r = lease_shrink(a, pa, 1, &err, &g);
         assert_ok(r, &err);
@@ -1852,7 +1841,7 @@ START_TEST(test_restart) {
         ck_assert_int_eq(fixture_start_paddd(&fx), 0);
         ck_assert_uint_eq(broker_u(a, "InUse"), 5);
         ck_assert_uint_eq(lease_u(a, pa, "Granted"), 3);
-        ck_assert_int_lt(get_u(a, pb, LEASE_IFACE, "Granted", &g), 0);
+        ck_assert_int_lt(get_u(a, pb, LEASE_INTERFACE, "Granted", &g), 0);
         assert_ok(lease_release(a, pa, &err), &err);
         assert_ok(lease_release(a, pnew, &err), &err);
         ck_assert_uint_eq(broker_u(a, "InUse"), 0);

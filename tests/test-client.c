@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "fixture.h"
 
@@ -52,8 +53,8 @@ static sd_bus *open_bus(void) {
 
 static unsigned read_in_use(sd_bus *b) {
         uint32_t v = UINT32_MAX;
-        int r = sd_bus_get_property_trivial(b, "org.padata.Broker", "/org/padata/Broker",
-                                            "org.padata.Broker", "InUse", NULL, 'u', &v);
+        int r = sd_bus_get_property_trivial(b, BROKER_BUS_NAME, BROKER_PATH,
+                                            BROKER_INTERFACE, "InUse", NULL, 'u', &v);
 
         ck_assert_int_ge(r, 0);
         return v;
@@ -63,20 +64,12 @@ static pid_t tid(void) {
         return (pid_t) syscall(SYS_gettid);
 }
 
-/* The kernel's struct sched_attr, read with sched_getattr. */
-struct test_sched_attr {
-        uint32_t size, sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-};
-
 static int my_policy(void) {
-        struct test_sched_attr a = {};
+        SchedAttr a;
+        int r = sched_attr_get(0, &a);
 
-        if (syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) < 0)
-                return -errno;
+        if (r < 0)
+                return r;
         return (int) (a.sched_policy & ~0x40000000u);     /* without SCHED_RESET_ON_FORK */
 }
 
@@ -129,8 +122,8 @@ static void assert_placement_is_brokers(sd_bus *b, pad_lease *l) {
         unsigned helpers[PAD_PLACEMENT_MAX], n, i = 0, count;
 
         n = pad_lease_placement(l, nodes, helpers, PAD_PLACEMENT_MAX);
-        ck_assert_int_ge(sd_bus_get_property(b, "org.padata.Broker", pad_lease_path(l),
-                                             "org.padata.Broker.Lease", "Placement", NULL,
+        ck_assert_int_ge(sd_bus_get_property(b, BROKER_BUS_NAME, pad_lease_path(l),
+                                             LEASE_INTERFACE, "Placement", NULL,
                                              &reply, "a(iu)"), 0);
         ck_assert_int_ge(sd_bus_message_enter_container(reply, 'a', "(iu)"), 0);
         while (sd_bus_message_read(reply, "(iu)", &node, &count) > 0) {
@@ -163,7 +156,7 @@ START_TEST(test_lease) {
         ck_assert_int_eq(pad_client_acquire(c, 2, PAD_NODE_ANY, &o, &l), 0);
         ck_assert_uint_eq(pad_lease_granted(l), 2);
         ck_assert_ptr_nonnull(pad_lease_path(l));
-        ck_assert(strncmp(pad_lease_path(l), "/org/padata/Broker/lease/", 25) == 0);
+        ck_assert(strncmp(pad_lease_path(l), LEASE_PATH_PREFIX "/", strlen(LEASE_PATH_PREFIX "/")) == 0);
         ck_assert_str_eq(pad_lease_helper_policy(l), "idle");
         n = pad_lease_placement(l, nodes, helpers, 4);
         ck_assert_uint_ge(n, 1);
@@ -240,9 +233,9 @@ END_TEST
 /* On the caller's thread: hold the first chunk until a helper took one, so helpers that start
  * late (at SCHED_IDLE) still find work. */
 static void caller_wait_for(atomic_int *slow_tid) {
-        uint64_t t0 = pad_now_usec();
+        uint64_t t0 = now_usec();
 
-        while (atomic_load(slow_tid) == 0 && pad_now_usec() - t0 < SAFETY_USEC)
+        while (atomic_load(slow_tid) == 0 && now_usec() - t0 < SAFETY_USEC)
                 usleep(1000);
 }
 
@@ -297,9 +290,9 @@ static int comeback_fn(uint64_t s, uint64_t e, void *arg) {
                 caller_wait_for(&cb->slow_tid);
         else if (atomic_compare_exchange_strong(&cb->slow_tid, &expected, tid())) {
                 /* The first helper chunk waits until the caller saw the other slot return. */
-                uint64_t t0 = pad_now_usec();
+                uint64_t t0 = now_usec();
 
-                while (!atomic_load(&cb->dropped) && pad_now_usec() - t0 < SAFETY_USEC)
+                while (!atomic_load(&cb->dropped) && now_usec() - t0 < SAFETY_USEC)
                         usleep(1000);
                 atomic_store(&cb->slow_saw_drop, atomic_load(&cb->dropped));
         }
@@ -365,10 +358,10 @@ static int raise_fn(uint64_t s, uint64_t e, void *arg) {
                 atomic_fetch_add(&rs->idle_chunks, p == SCHED_IDLE);
                 if (atomic_compare_exchange_strong(&rs->slow_tid, &expected, tid())) {
                         /* Keep this chunk going until the caller has raised us. */
-                        uint64_t t0 = pad_now_usec();
+                        uint64_t t0 = now_usec();
 
                         atomic_store(&rs->policy_before, p);
-                        while ((p = my_policy()) == SCHED_IDLE && pad_now_usec() - t0 < SAFETY_USEC)
+                        while ((p = my_policy()) == SCHED_IDLE && now_usec() - t0 < SAFETY_USEC)
                                 usleep(1000);
                         atomic_store(&rs->policy_after, p);
                 }
@@ -446,6 +439,7 @@ START_TEST(test_broker_absent) {
         assert_units_once(u, UNITS);
         ck_assert_int_eq(st.brokered, 0);
         ck_assert_uint_eq(st.granted, 2);
+        ck_assert_int_eq(st.broker_error, -ENOENT);     /* no socket there */
         ck_assert_uint_le(atomic_load(&u->max_running), 3);
         c = pad_client_free(c);
         rmdir(dir);
@@ -462,6 +456,7 @@ START_TEST(test_broker_absent) {
         assert_units_once(u, UNITS);
         ck_assert_int_eq(st.brokered, 0);
         ck_assert_uint_eq(st.granted, 2);
+        ck_assert_int_eq(st.broker_error, -EHOSTDOWN);
         pad_client_free(c);
         free(u);
         stop_broker();

@@ -193,8 +193,8 @@ END_TEST
 
 /* ---- good input ------------------------------------------------------------------- */
 
-/* The example of the issue, inline '#' comments included. */
-START_TEST(test_issue_example) {
+/* A config using every key, inline '#' comments included. */
+START_TEST(test_full_example) {
         _cleanup_(config_freep) Config *c = parse_ok(
                 "[Broker]\n"
                 "MaxHelpers=75%          # integer, or percent of online CPUs (floor)\n"
@@ -748,7 +748,7 @@ static Suite *config_suite(void) {
         suite_add_tcase(s, tc);
 
         tc = tcase_create("parse");
-        tcase_add_test(tc, test_issue_example);
+        tcase_add_test(tc, test_full_example);
         tcase_add_test(tc, test_lexical_details);
         tcase_add_loop_test(tc, test_bad_input, 0, (int) ELEMENTSOF(bad_inputs));
         tcase_add_test(tc, test_error_output);

@@ -171,7 +171,7 @@ static Snapshot snapshot(int fd) {
         ck_assert_int_eq(fstat(fd, &st), 0);
         s.size = (uint64_t) st.st_size;
         s.blocks = (uint64_t) st.st_blocks;
-        ck_assert_int_eq(pad_hugetlb_probe(fd, HP, 0, SNAP_PAGES * HP, s.present, &s.n_present), 0);
+        ck_assert_int_eq(hugetlb_probe(fd, HP, 0, SNAP_PAGES * HP, s.present, &s.n_present), 0);
         return s;
 }
 
@@ -453,7 +453,7 @@ static void *no_uffd_thread(void *arg) {
 
         k->r = deny_userfaultfd();
         if (k->r == 0) {
-                ck_assert_int_lt(pad_hugetlb_probe(k->fd, HP, 0, HP, NULL, NULL), 0);
+                ck_assert_int_lt(hugetlb_probe(k->fd, HP, 0, HP, NULL, NULL), 0);
                 k->r = pad_hugetlb_fallocate(NULL, k->fd, k->mode, k->offset, k->len, k->o, NULL);
         }
         return NULL;

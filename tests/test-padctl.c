@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "fixture.h"
 
@@ -51,12 +52,7 @@ static void closep(int *fd) {
                 close(*fd);
 }
 
-#define BROKER "org.padata.Broker"
-#define BROKER_PATH "/org/padata/Broker"
-#define BROKER_IFACE "org.padata.Broker"
 
-#define E_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
-#define E_NO_SUCH_NODE "org.padata.Broker.Error.NoSuchNode"
 
 #define NOBODY 65534
 #define POLL_MS 10000           /* deadline for state that must settle (not a speed assertion) */
@@ -205,7 +201,7 @@ static sd_bus *bus_open(void) {
 static uint32_t broker_u(sd_bus *b, const char *prop) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         uint32_t v = 0;
-        int r = sd_bus_get_property_trivial(b, BROKER, BROKER_PATH, BROKER_IFACE, prop, &err, 'u', &v);
+        int r = sd_bus_get_property_trivial(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, prop, &err, 'u', &v);
 
         ck_assert_msg(r >= 0, "reading %s: %s", prop, err.name ? err.name : strerror(-r));
         return v;
@@ -214,7 +210,7 @@ static uint32_t broker_u(sd_bus *b, const char *prop) {
 static char *broker_s(sd_bus *b, const char *prop) {
         _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
         char *v = NULL;
-        int r = sd_bus_get_property_string(b, BROKER, BROKER_PATH, BROKER_IFACE, prop, &err, &v);
+        int r = sd_bus_get_property_string(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, prop, &err, &v);
 
         ck_assert_msg(r >= 0, "reading %s: %s", prop, err.name ? err.name : strerror(-r));
         return v;
@@ -232,7 +228,7 @@ static size_t get_nodes(sd_bus *b, NodeInfo *ret, size_t max) {
         NodeInfo x;
         int r;
 
-        r = sd_bus_get_property(b, BROKER, BROKER_PATH, BROKER_IFACE, "Nodes", &err, &m, "a(iuuu)");
+        r = sd_bus_get_property(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Nodes", &err, &m, "a(iuuu)");
         ck_assert_msg(r >= 0, "reading Nodes: %s", err.name ? err.name : strerror(-r));
         ck_assert_int_ge(sd_bus_message_enter_container(m, 'a', "(iuuu)"), 0);
         while ((r = sd_bus_message_read(m, "(iuuu)", &x.node, &x.cpus, &x.max, &x.in_use)) > 0) {
@@ -266,7 +262,7 @@ static size_t list_leases(sd_bus *b, LeaseInfo *ret, size_t max) {
         size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "ListLeases", &err, &m, "");
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "ListLeases", &err, &m, "");
         ck_assert_msg(r >= 0, "ListLeases: %s", err.name ? err.name : strerror(-r));
         ck_assert_int_ge(sd_bus_message_enter_container(m, 'a', "(ouuuss)"), 0);
         while ((r = sd_bus_message_read(m, "(ouuuss)", &path, &uid, &pid, &granted, &owner, &tag)) > 0) {
@@ -316,7 +312,7 @@ static uint32_t acquire(sd_bus *b, uint32_t helpers, const char *tag, char *ret_
         uint32_t granted;
         int r;
 
-        r = sd_bus_call_method(b, BROKER, BROKER_PATH, BROKER_IFACE, "Acquire", &err, &reply, "uia{sv}", helpers,
+        r = sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "Acquire", &err, &reply, "uia{sv}", helpers,
                                -1, 1, "tag", "s", tag);
         ck_assert_msg(r >= 0, "Acquire: %s: %s", err.name ? err.name : strerror(-r), err.message ? err.message : "");
         ck_assert_int_ge(sd_bus_message_read(reply, "ou", &path, &granted), 0);
@@ -503,7 +499,7 @@ START_TEST(test_set_quota) {
         ck_assert_ptr_null(node_find(nodes, nn, 99));
         rc = PADCTL(&run, "set-quota", "99", "1");
         ASSERT_EXIT(&run, rc, 1);
-        ASSERT_CONTAINS(run.err, E_NO_SUCH_NODE, "stderr of set-quota 99 1");
+        ASSERT_CONTAINS(run.err, BROKER_ERROR_NO_SUCH_NODE, "stderr of set-quota 99 1");
         ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 2);
         ck_assert_uint_eq(get_nodes(b, nodes, ELEMENTSOF(nodes)), nn);
 }
@@ -524,12 +520,12 @@ START_TEST(test_nobody_denied) {
 
         rc = PADCTL_NOBODY(&run, "set-quota", "machine", "1");
         ASSERT_EXIT(&run, rc, 1);
-        ASSERT_CONTAINS(run.err, E_ACCESS_DENIED, "stderr of set-quota as nobody");
+        ASSERT_CONTAINS(run.err, SD_BUS_ERROR_ACCESS_DENIED, "stderr of set-quota as nobody");
         ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 4);
 
         rc = PADCTL_NOBODY(&run, "set-quota", "0", "1");
         ASSERT_EXIT(&run, rc, 1);
-        ASSERT_CONTAINS(run.err, E_ACCESS_DENIED, "stderr of set-quota 0 as nobody");
+        ASSERT_CONTAINS(run.err, SD_BUS_ERROR_ACCESS_DENIED, "stderr of set-quota 0 as nobody");
         na = get_nodes(b, after, ELEMENTSOF(after));
         ck_assert_uint_eq(na, nb);
         for (size_t i = 0; i < na; i++) {
@@ -541,7 +537,7 @@ START_TEST(test_nobody_denied) {
         ck_assert_int_eq(fixture_write_config(&fx, "[Broker]\nMaxHelpers=3\nMaxHelpersPerNode=4096\n"), 0);
         rc = PADCTL_NOBODY(&run, "reload");
         ASSERT_EXIT(&run, rc, 1);
-        ASSERT_CONTAINS(run.err, E_ACCESS_DENIED, "stderr of reload as nobody");
+        ASSERT_CONTAINS(run.err, SD_BUS_ERROR_ACCESS_DENIED, "stderr of reload as nobody");
         ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 4);
 
         /* The same calls as root work (so the refusals above were about the caller). */
@@ -791,6 +787,14 @@ START_TEST(test_pmem_init) {
         ASSERT_EXIT(&run, rc, 1);
         ASSERT_CONTAINS(run.err, "past the end", "stderr of pmem-init past the end");
         assert_content(file, 0, 0, 0);
+
+        /* No broker on the bus given: the job runs all the same, and padctl says why. */
+        rc = PADCTL(&run, "--bus", "unix:path=/nonexistent/bus", "pmem-init", file, "--pattern", "7", "--helpers", "2");
+        ASSERT_EXIT(&run, rc, 0);
+        assert_content(file, 0, PMEM_FILE_SIZE, 7);
+        ASSERT_CONTAINS(run.err, "padctl: no broker on unix:path=/nonexistent/bus (cannot connect to",
+                        "stderr of pmem-init without a broker");
+        ASSERT_CONTAINS(run.out, "no broker", "pmem-init summary without a broker");
         unlink(file);
 }
 END_TEST

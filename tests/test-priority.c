@@ -23,39 +23,29 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "broker-contract.h"
 #include "bus-open.h"
 #include "fixture.h"
 #include "priority.h"
+#include "sched-defs.h"
 
 #ifndef SCHED_FLAG_RESET_ON_FORK
 #define SCHED_FLAG_RESET_ON_FORK 0x01
 #endif
 
 #define NOBODY 65534
-#define ERR_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
-#define ERR_INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
 
 /* ---- scheduling of one thread, read and written without paddd ------------------------- */
 
-typedef struct TestAttr {
-        uint32_t size;
-        uint32_t sched_policy;
-        uint64_t sched_flags;
-        int32_t sched_nice;
-        uint32_t sched_priority;
-        uint64_t sched_runtime, sched_deadline, sched_period;
-        uint32_t sched_util_min, sched_util_max;
-} TestAttr;
-
-static TestAttr attr_get(pid_t tid) {
-        TestAttr a = {};
-        ck_assert_int_eq(syscall(SYS_sched_getattr, tid, &a, (unsigned) sizeof(a), 0U), 0);
+static SchedAttr attr_get(pid_t tid) {
+        SchedAttr a;
+        ck_assert_int_eq(sched_attr_get(tid, &a), 0);
         return a;
 }
 
 static int attr_set(pid_t tid, int policy, int nice) {
-        TestAttr a = { .size = sizeof(a), .sched_policy = (uint32_t) policy, .sched_nice = nice };
-        return syscall(SYS_sched_setattr, tid, &a, 0U) < 0 ? -errno : 0;
+        SchedAttr a = { .size = sizeof(a), .sched_policy = (uint32_t) policy, .sched_nice = nice };
+        return sched_attr_set(tid, &a);
 }
 
 /* ---- a parked thread: reports its tid, then waits until its pipe closes --------------- */
@@ -165,7 +155,7 @@ START_TEST(test_raise_idle_to_other) {
         ck_assert_int_eq(sp.policy, SCHED_IDLE);
 
         ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &other0), 0);
-        TestAttr a = attr_get(p.tid);
+        SchedAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_OTHER);
         ck_assert_int_eq(a.sched_nice, 0);
         ck_assert(a.sched_flags & SCHED_FLAG_RESET_ON_FORK);
@@ -191,7 +181,7 @@ START_TEST(test_raise_to_nice_and_batch) {
 
         ck_assert_int_eq(attr_set(p.tid, SCHED_IDLE, 0), 0);
         ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &batch), 0);
-        TestAttr a = attr_get(p.tid);
+        SchedAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_BATCH);
         ck_assert_int_eq(a.sched_nice, 5);
         parked_stop(&p);
@@ -210,7 +200,7 @@ START_TEST(test_never_lowers) {
         ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &nice10), 0);
         ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &idle), 0);
         ck_assert_int_eq(priority_raise(getpid(), geteuid(), 0, p.tid, &other0), 0);
-        TestAttr a = attr_get(p.tid);
+        SchedAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_OTHER);
         ck_assert_int_eq(a.sched_nice, 0);
         ck_assert(!(a.sched_flags & SCHED_FLAG_RESET_ON_FORK));        /* untouched */
@@ -362,7 +352,7 @@ START_TEST(test_read_matches_kernel) {
         priority_set_no_pidfd(_i == 2);
         ck_assert_int_eq(setpriority(PRIO_PROCESS, (id_t) gettid(), 4), 0);
         ck_assert_int_eq(priority_read(getpid(), geteuid(), 0, gettid(), &sp), 0);
-        TestAttr a = attr_get(gettid());
+        SchedAttr a = attr_get(gettid());
         ck_assert_int_eq(sp.policy, (int) a.sched_policy);
         ck_assert_int_eq(sp.nice, a.sched_nice);
         ck_assert_int_eq(sp.nice, 4);
@@ -416,8 +406,8 @@ static int bus_acquire(sd_bus *bus, unsigned helpers, pid_t caller_tid, char **r
         sd_bus_message *reply = NULL;
         const char *path;
         unsigned granted;
-        int r = sd_bus_call_method(bus, "org.padata.Broker", "/org/padata/Broker",
-                                   "org.padata.Broker", "Acquire", error, &reply, "uia{sv}",
+        int r = sd_bus_call_method(bus, BROKER_BUS_NAME, BROKER_PATH,
+                                   BROKER_INTERFACE, "Acquire", error, &reply, "uia{sv}",
                                    helpers, -1, 1, "caller_tid", "u", (uint32_t) caller_tid);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "ou", &path, &granted);
@@ -428,7 +418,7 @@ static int bus_acquire(sd_bus *bus, unsigned helpers, pid_t caller_tid, char **r
 }
 
 static int bus_raise(sd_bus *bus, const char *lease, pid_t tid, sd_bus_error *error) {
-        return sd_bus_call_method(bus, "org.padata.Broker", lease, "org.padata.Broker.Lease",
+        return sd_bus_call_method(bus, BROKER_BUS_NAME, lease, LEASE_INTERFACE,
                                   "RaisePriority", error, NULL, "u", (uint32_t) tid);
 }
 
@@ -446,7 +436,7 @@ START_TEST(test_bus_raise_to_caller) {
 
         int r = bus_raise(bus, lease, p.tid, &error);
         ck_assert_msg(r >= 0, "RaisePriority: %s", error.name);
-        TestAttr a = attr_get(p.tid);
+        SchedAttr a = attr_get(p.tid);
         ck_assert_int_eq(a.sched_policy, SCHED_OTHER);
         ck_assert_int_eq(a.sched_nice, 3);
         ck_assert(a.sched_flags & SCHED_FLAG_RESET_ON_FORK);
@@ -468,11 +458,11 @@ START_TEST(test_bus_foreign_process_thread) {
         ck_assert_int_eq(bus_acquire(bus, 1, gettid(), &lease, &error), 0);
         other_start(&o, 0);
         ck_assert_int_lt(bus_raise(bus, lease, o.tid, &error), 0);
-        ck_assert_msg(sd_bus_error_has_name(&error, ERR_ACCESS_DENIED), "got %s", error.name);
+        ck_assert_msg(sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED), "got %s", error.name);
         ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_IDLE);
         sd_bus_error_free(&error);
         ck_assert_int_lt(bus_raise(bus, lease, 0, &error), 0);
-        ck_assert_msg(sd_bus_error_has_name(&error, ERR_INVALID_ARGS), "got %s", error.name);
+        ck_assert_msg(sd_bus_error_has_name(&error, SD_BUS_ERROR_INVALID_ARGS), "got %s", error.name);
         other_stop(&o);
         sd_bus_error_free(&error);
         free(lease);
@@ -492,18 +482,18 @@ static int nobody_tries(const char *lease, pid_t tid) {
         sd_bus *bus = bus_connect();
         if (!bus)
                 return 11;
-        if (bus_raise(bus, lease, tid, &error) >= 0 || !sd_bus_error_has_name(&error, ERR_ACCESS_DENIED))
+        if (bus_raise(bus, lease, tid, &error) >= 0 || !sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED))
                 return 12;
         sd_bus_error_free(&error);
         if (bus_acquire(bus, 1, gettid(), &own, &error) < 0)
                 return 13;
-        if (bus_raise(bus, own, tid, &error) >= 0 || !sd_bus_error_has_name(&error, ERR_ACCESS_DENIED))
+        if (bus_raise(bus, own, tid, &error) >= 0 || !sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED))
                 return 14;
         sd_bus_error_free(&error);
 
         /* Its own helper thread: paddd (without CAP_KILL) raises it all the same. */
         Parked p = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
-        TestAttr a = {};
+        SchedAttr a = {};
         if (pipe2(p.pipe, O_CLOEXEC) < 0 || pthread_create(&p.thread, NULL, parked_main, &p) != 0)
                 return 15;
         pthread_mutex_lock(&p.lock);

@@ -1,12 +1,14 @@
 /* test-public-api.c: what a program sees linking only libpadclient.so and <padclient.h>:
- * jobs with and without a broker, a lease acquired, shrunk and freed, cancellation, and the
- * documented argument errors. Nothing here may include a private header of the project but
- * the test fixture (plain POSIX, its own object). */
+ * jobs with and without a broker, a lease acquired, shrunk and freed, the broker's
+ * administration, cancellation, and the documented argument errors. Nothing here may
+ * include a private header of the project but the test fixture (plain POSIX, its own
+ * object). */
 #define _GNU_SOURCE
 #include <padclient.h>
 
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +71,36 @@ START_TEST(test_without_broker) {
 }
 END_TEST
 
+/* The administration surface, with one lease of one helper held. */
+static void check_admin(pad_client *c, const pad_lease *l) {
+        pad_broker_status *s = NULL;
+        pad_lease_list *list = NULL;
+        char msg[256];
+
+        ck_assert_int_eq(pad_client_broker_error(c, msg, sizeof msg), 0);
+        ck_assert_ptr_nonnull(pad_client_bus(c));
+        ck_assert_int_eq(pad_broker_status_get(c, &s, msg, sizeof msg), 0);
+        ck_assert_uint_eq(s->max_helpers, 2);
+        ck_assert_uint_eq(s->in_use, 1);
+        ck_assert_uint_eq(s->leases, 1);
+        ck_assert_uint_ge(s->n_nodes, 1);
+        ck_assert_ptr_null(pad_broker_status_free(s));
+        ck_assert_int_eq(pad_broker_list_leases(c, &list, msg, sizeof msg), 0);
+        ck_assert_uint_eq(list->n, 1);
+        ck_assert_str_eq(list->leases[0]->path, pad_lease_path(l));
+        ck_assert_uint_eq(list->leases[0]->granted, 1);
+        ck_assert_ptr_null(pad_lease_list_free(list));
+        ck_assert_int_eq(pad_broker_set_quota(c, PAD_NODE_ANY, 3, msg, sizeof msg), 0);
+        ck_assert_int_eq(pad_broker_status_get(c, &s, NULL, 0), 0);
+        ck_assert_uint_eq(s->max_helpers, 3);
+        s = pad_broker_status_free(s);
+        ck_assert_int_eq(pad_broker_reload(c, msg, sizeof msg), 0);
+        ck_assert_int_eq(pad_broker_status_get(c, &s, NULL, 0), 0);
+        ck_assert_uint_eq(s->max_helpers, 2);   /* the reload put the config's quota back */
+        pad_broker_status_free(s);
+        ck_assert_int_eq(pad_broker_status_get(NULL, &s, NULL, 0), -EINVAL);
+}
+
 START_TEST(test_with_broker) {
         Fixture f;
         pad_client *c = NULL;
@@ -88,6 +120,7 @@ START_TEST(test_with_broker) {
 
         run_and_check(c, 3, &st);
         ck_assert_int_eq(st.brokered, 1);
+        ck_assert_int_eq(st.broker_error, 0);
         ck_assert_uint_le(st.granted, 2);
 
         ck_assert_int_eq(pad_client_acquire(c, 2, PAD_NODE_ANY, NULL, &l), 0);
@@ -98,10 +131,41 @@ START_TEST(test_with_broker) {
         ck_assert_ptr_nonnull(pad_lease_helper_policy(l));
         ck_assert_int_eq(pad_lease_shrink(l, 1), 1);
         ck_assert_uint_eq(pad_lease_granted(l), 1);
+        check_admin(c, l);
         ck_assert_ptr_null(pad_lease_free(l));
 
         ck_assert_ptr_null(pad_client_free(c));
         fixture_stop(&f);
+}
+END_TEST
+
+/* A program built against the first ABI binds to pad_job_run@PADCLIENT_0, whose stats end
+ * before lease_lost: the library must not write past them. */
+int pad_job_run_v0(pad_client *c, const pad_job *job, pad_job_stats *ret_stats);
+__asm__(".symver pad_job_run_v0,pad_job_run@PADCLIENT_0");
+
+START_TEST(test_first_abi_stats) {
+        union {
+                pad_job_stats st;
+                unsigned char b[sizeof(pad_job_stats)];
+        } u;
+        uint64_t base = 0;
+        pad_job job = { .thread_fn = count_fn, .arg = &base, .size = UNITS, .max_threads = 2,
+                        .flags = PAD_JOB_NO_BROKER };
+        size_t old = offsetof(pad_job_stats, lease_lost);
+
+        memset(counts, 0, sizeof counts);
+        memset(&u, 0xa5, sizeof u);
+        ck_assert_int_eq(pad_job_run_v0(NULL, &job, &u.st), 0);
+        ck_assert_uint_ge(u.st.chunks, 1);
+        ck_assert_uint_ge(u.st.threads, 1);
+        for (size_t i = old; i < sizeof u; i++)
+                ck_assert_msg(u.b[i] == 0xa5, "byte %zu past the first ABI's stats was written", i);
+
+        memset(&u, 0xa5, sizeof u);
+        ck_assert_int_eq(pad_job_run(NULL, &job, &u.st), 0);
+        ck_assert_int_eq(u.st.lease_lost, 0);
+        ck_assert_uint_eq(u.st.raise_failed, 0);
 }
 END_TEST
 
@@ -114,6 +178,7 @@ int main(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_without_broker);
         tcase_add_test(tc, test_with_broker);
+        tcase_add_test(tc, test_first_abi_stats);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "padctl.h"
 #include "parse.h"
 #include "util.h"
@@ -23,11 +25,14 @@
 DEFINE_POINTER_CLEANUP(pad_client, pad_client_free);
 DEFINE_POINTER_CLEANUP(pad_lease, pad_lease_free);
 
-#define HELPERS_MAX 4096u
+#define PMEM_PATTERN_MAX 255
 
-static const char *acquire_error(int r) {
+/* What a failed acquire means; for -EHOSTDOWN the library's reason (buf). */
+static const char *acquire_error(pad_client *client, int r, char *buf, size_t len) {
         switch (r) {
         case -EHOSTDOWN:
+                if (pad_client_broker_error(client, buf, len) < 0 && buf[0])
+                        return buf;
                 return "no broker on this bus (is paddd running?)";
         case -EBUSY:
                 return "fewer than --min helpers are free (try --wait)";
@@ -68,7 +73,15 @@ static void hold_lease(uint64_t hold_usec) {
         }
 }
 
-int padctl_acquire(const Padctl *p, int argc, char **argv) {
+typedef struct AcquireArgs {
+        uint64_t helpers;
+        int node;
+        uint64_t hold;                  /* 0: until a signal */
+        pad_acquire_opts opts;
+} AcquireArgs;
+
+/* The command line of acquire: 0, or the exit status of a usage error or --help (-1). */
+static int acquire_parse(const Padctl *p, int argc, char **argv, AcquireArgs *a) {
         enum { ARG_NODE = 0x100, ARG_STRICT, ARG_MIN, ARG_WAIT, ARG_TAG, ARG_TTL, ARG_HOLD };
         static const struct option options[] = {
                 { "node", required_argument, NULL, ARG_NODE },
@@ -82,43 +95,37 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
                 {}
         };
         const char *cmd = "acquire";
-        _cleanup_(pad_client_freep) pad_client *client = NULL;
-        _cleanup_(pad_lease_freep) pad_lease *lease = NULL;
-        pad_acquire_opts opts = {};
-        uint64_t helpers, min = 0, hold = 0;
-        int node = PAD_NODE_ANY, c, r = 0;
-        int nodes[PAD_PLACEMENT_MAX];
-        unsigned counts[PAD_PLACEMENT_MAX], n;
-        char where[256];
-        sigset_t set;
+        uint64_t min = 0;
+        int c, r = 0;
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        *a = (AcquireArgs) { .node = PAD_NODE_ANY };
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_NODE:
-                        r = padctl_parse_node(cmd, optarg, &node);
+                        r = padctl_parse_node(cmd, optarg, &a->node);
                         break;
                 case ARG_STRICT:
-                        opts.strict_node = 1;
+                        a->opts.strict_node = 1;
                         break;
                 case ARG_MIN:
-                        r = padctl_parse_uint(cmd, "--min", optarg, HELPERS_MAX, &min);
+                        r = padctl_parse_uint(cmd, "--min", optarg, BROKER_HELPERS_MAX, &min);
                         break;
                 case ARG_WAIT:
-                        r = padctl_parse_seconds(cmd, "--wait", optarg, &opts.wait_usec);
+                        r = padctl_parse_seconds(cmd, "--wait", optarg, &a->opts.wait_usec);
                         break;
                 case ARG_TAG:
-                        if (strlen(optarg) > 64)
-                                return padctl_usage_error(cmd, "--tag is longer than 64 bytes");
-                        opts.tag = optarg;
+                        if (strlen(optarg) > BROKER_TAG_MAX)
+                                return padctl_usage_error(cmd, "--tag is longer than %u bytes", BROKER_TAG_MAX);
+                        a->opts.tag = optarg;
                         break;
                 case ARG_TTL:
-                        r = padctl_parse_seconds(cmd, "--ttl", optarg, &opts.ttl_usec);
+                        r = padctl_parse_seconds(cmd, "--ttl", optarg, &a->opts.ttl_usec);
                         break;
                 case ARG_HOLD:
-                        r = padctl_parse_seconds(cmd, "--hold", optarg, &hold);
+                        r = padctl_parse_seconds(cmd, "--hold", optarg, &a->hold);
                         break;
                 case 'h':
-                        return PADCTL_EXIT_OK;
+                        return -1;
                 default:
                         return PADCTL_EXIT_USAGE;
                 }
@@ -128,24 +135,54 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
         r = padctl_positional(cmd, argc, argv, 1, 1);
         if (r)
                 return r;
-        r = padctl_parse_uint(cmd, "HELPERS", argv[optind], HELPERS_MAX, &helpers);
+        r = padctl_parse_uint(cmd, "HELPERS", argv[optind], BROKER_HELPERS_MAX, &a->helpers);
         if (r)
                 return r;
-        if (helpers == 0)
-                return padctl_usage_error(cmd, "HELPERS must be 1 to %u", HELPERS_MAX);
-        if (min > helpers)
+        if (a->helpers == 0)
+                return padctl_usage_error(cmd, "HELPERS must be 1 to %u", BROKER_HELPERS_MAX);
+        if (min > a->helpers)
                 return padctl_usage_error(cmd, "--min %llu is more than HELPERS %llu", (unsigned long long) min,
-                                          (unsigned long long) helpers);
-        if (opts.strict_node && node == PAD_NODE_ANY)
+                                          (unsigned long long) a->helpers);
+        if (a->opts.strict_node && a->node == PAD_NODE_ANY)
                 return padctl_usage_error(cmd, "--strict-node needs --node");
-        opts.min = (unsigned) min;
+        a->opts.min = (unsigned) min;
+        return 0;
+}
 
-        r = pad_client_new(p->bus, &client);
+static void acquire_report(const pad_lease *lease, const AcquireArgs *a) {
+        int nodes[PAD_PLACEMENT_MAX];
+        unsigned counts[PAD_PLACEMENT_MAX], n;
+        char where[256];
+
+        n = pad_lease_placement(lease, nodes, counts, PAD_PLACEMENT_MAX);
+        padctl_format_placement(where, sizeof(where), MIN(n, (unsigned) PAD_PLACEMENT_MAX), nodes, counts);
+        printf("%s: %u of %llu helpers granted%s%s; helper policy %s\n", pad_lease_path(lease),
+               pad_lease_granted(lease), (unsigned long long) a->helpers, n ? " on " : "", where,
+               pad_lease_helper_policy(lease) ? pad_lease_helper_policy(lease) : "?");
+        if (a->hold)
+                printf("Holding for %.1f s (Ctrl-C releases it sooner).\n", (double) a->hold / 1e6);
+        else
+                printf("Holding until Ctrl-C.\n");
+        fflush(stdout);
+}
+
+int padctl_acquire(const Padctl *p, int argc, char **argv) {
+        _cleanup_(pad_client_freep) pad_client *client = NULL;
+        _cleanup_(pad_lease_freep) pad_lease *lease = NULL;
+        AcquireArgs a;
+        char why[256];
+        sigset_t set;
+        int r;
+
+        r = acquire_parse(p, argc, argv, &a);
+        if (r)
+                return r < 0 ? PADCTL_EXIT_OK : r;
+        r = padctl_client_new(p, &client);
+        if (r)
+                return r;
+        r = pad_client_acquire(client, (unsigned) a.helpers, a.node, &a.opts, &lease);
         if (r < 0)
-                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
-        r = pad_client_acquire(client, (unsigned) helpers, node, &opts, &lease);
-        if (r < 0)
-                return padctl_fail("acquire: %s", acquire_error(r));
+                return padctl_fail("acquire: %s", acquire_error(client, r, why, sizeof(why)));
 
         /* Blocked before "Holding" is printed: a script (or a test) that sends SIGINT once it
          * reads that line gets a release and exit 0, never death by the signal. */
@@ -153,20 +190,9 @@ int padctl_acquire(const Padctl *p, int argc, char **argv) {
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
         sigprocmask(SIG_BLOCK, &set, NULL);
-        n = pad_lease_placement(lease, nodes, counts, PAD_PLACEMENT_MAX);
-        padctl_format_placement(where, sizeof(where), MIN(n, (unsigned) PAD_PLACEMENT_MAX), nodes, counts);
-        if (!p->quiet) {
-                printf("%s: %u of %llu helpers granted%s%s; helper policy %s\n", pad_lease_path(lease),
-                       pad_lease_granted(lease), (unsigned long long) helpers, n ? " on " : "", where,
-                       pad_lease_helper_policy(lease) ? pad_lease_helper_policy(lease) : "?");
-                if (hold)
-                        printf("Holding for %.1f s (Ctrl-C releases it sooner).\n", (double) hold / 1e6);
-                else
-                        printf("Holding until Ctrl-C.\n");
-                fflush(stdout);
-        }
-
-        hold_lease(hold);
+        if (!p->quiet)
+                acquire_report(lease, &a);
+        hold_lease(a.hold);
         lease = pad_lease_free(lease);
         sigprocmask(SIG_UNBLOCK, &set, NULL);
         if (!p->quiet)
@@ -201,41 +227,12 @@ static void job_opts(const Padctl *p, JobArgs *a, pad_io_opts *o, PadctlProgress
 
 /* ---- hugetlb-fallocate ----------------------------------------------------------------------- */
 
-static uint64_t free_huge_pages(uint64_t page_size, int node) {
-        char path[128];
-        unsigned long long v = 0;
-        FILE *f;
-
-        if (node >= 0)
-                snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/hugepages/hugepages-%llukB/free_hugepages",
-                         node, (unsigned long long) (page_size / 1024));
-        else
-                snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
-                         (unsigned long long) (page_size / 1024));
-        f = fopen(path, "re");
-        if (!f)
-                return 0;
-        if (fscanf(f, "%llu", &v) != 1)
-                v = 0;
-        fclose(f);
-        return v;
-}
-
-static int explain_enospc(const char *what, uint64_t size, uint64_t page_size, int node) {
-        char b[32];
-
-        return padctl_fail("%s: not enough free huge pages: needs up to %llu pages of %s, %llu free%s "
-                           "(raise /proc/sys/vm/nr_hugepages)",
-                           what, (unsigned long long) (size / page_size), format_bytes(b, sizeof(b), page_size),
-                           (unsigned long long) free_huge_pages(page_size, node), node >= 0 ? " on the node" : "");
-}
-
 /* Time the kernel's single-threaded fallocate(2) of size on a new file beside path. */
 static int compare_kernel(const char *path, uint64_t size, uint64_t page_size, uint64_t our_usec,
                           unsigned our_threads) {
         _cleanup_free_ char *copy = strdup(path);
         _cleanup_close_ int fd = -1;
-        char tmpl[4096], b[32], label[64];
+        char tmpl[PATH_MAX], b[32], pb[32], label[64];
         const char *dir;
         uint64_t t0, usec;
         int r;
@@ -254,7 +251,11 @@ static int compare_kernel(const char *path, uint64_t size, uint64_t page_size, u
         usec = padctl_now_usec() - t0;
         if (r < 0) {
                 if (errno == ENOSPC)
-                        return explain_enospc("--compare-kernel", size, page_size, -1);
+                        return padctl_fail("--compare-kernel: not enough free huge pages for a second %s "
+                                           "(%llu pages of %s; raise /proc/sys/vm/nr_hugepages)",
+                                           format_bytes(b, sizeof(b), size),
+                                           (unsigned long long) (size / page_size),
+                                           format_bytes(pb, sizeof(pb), page_size));
                 return padctl_fail("--compare-kernel: fallocate: %s", strerror(errno));
         }
         format_bytes(b, sizeof(b), size);
@@ -301,7 +302,17 @@ static int hugetlb_open(const char *cmd, const char *file, uint64_t offset, uint
         return 0;
 }
 
-int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
+typedef struct HugetlbArgs {
+        JobArgs job;
+        const char *file;
+        const char *size_arg, *offset_arg;
+        uint64_t size, offset;
+        int mode;
+        bool compare;
+} HugetlbArgs;
+
+/* The command line of hugetlb-fallocate: 0, or the exit status of a usage error or --help (-1). */
+static int hugetlb_parse(const Padctl *p, int argc, char **argv, HugetlbArgs *a) {
         enum { ARG_OFFSET = 0x100, ARG_NODE, ARG_HELPERS, ARG_KEEP, ARG_COMPARE };
         static const struct option options[] = {
                 { "offset", required_argument, NULL, ARG_OFFSET },
@@ -312,40 +323,31 @@ int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *cmd = "hugetlb-fallocate", *file;
-        char *offset_arg = (char *) "0";
-        _cleanup_(pad_client_freep) pad_client *client = NULL;
-        _cleanup_close_ int fd = -1;
-        JobArgs a = { .node = PAD_NODE_ANY };
-        uint64_t offset = 0, size, page = 0, t0, usec;
-        bool compare = false, created = false;
-        int mode = 0, c, r = 0;
-        pad_cancel cancel = PAD_CANCEL_INIT;
-        pad_job_stats st = {};
-        PadctlProgress pr;
-        pad_io_opts o;
+        const char *cmd = "hugetlb-fallocate";
+        int c, r = 0;
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        *a = (HugetlbArgs) { .job.node = PAD_NODE_ANY, .offset_arg = "0" };
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_OFFSET:
-                        r = padctl_parse_size(cmd, "--offset", optarg, &offset);
-                        offset_arg = optarg;
+                        r = padctl_parse_size(cmd, "--offset", optarg, &a->offset);
+                        a->offset_arg = optarg;
                         break;
                 case ARG_NODE:
-                        r = padctl_parse_node(cmd, optarg, &a.node);
+                        r = padctl_parse_node(cmd, optarg, &a->job.node);
                         break;
                 case ARG_HELPERS:
-                        r = padctl_parse_uint(cmd, "--helpers", optarg, HELPERS_MAX, &a.helpers);
-                        a.helpers_set = true;
+                        r = padctl_parse_uint(cmd, "--helpers", optarg, BROKER_HELPERS_MAX, &a->job.helpers);
+                        a->job.helpers_set = true;
                         break;
                 case ARG_KEEP:
-                        mode = PAD_FALLOC_KEEP_SIZE;
+                        a->mode = PAD_FALLOC_KEEP_SIZE;
                         break;
                 case ARG_COMPARE:
-                        compare = true;
+                        a->compare = true;
                         break;
                 case 'h':
-                        return PADCTL_EXIT_OK;
+                        return -1;
                 default:
                         return PADCTL_EXIT_USAGE;
                 }
@@ -355,55 +357,76 @@ int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
         r = padctl_positional(cmd, argc, argv, 2, 2);
         if (r)
                 return r;
-        file = argv[optind];
-        r = padctl_parse_size(cmd, "SIZE", argv[optind + 1], &size);
+        a->file = argv[optind];
+        a->size_arg = argv[optind + 1];
+        r = padctl_parse_size(cmd, "SIZE", a->size_arg, &a->size);
         if (r)
                 return r;
-        if (size == 0)
+        if (a->size == 0)
                 return padctl_usage_error(cmd, "SIZE must be more than 0");
-        if (offset + size < offset || offset + size > (uint64_t) INT64_MAX)
+        if (a->offset + a->size < a->offset || a->offset + a->size > (uint64_t) INT64_MAX)
                 return padctl_usage_error(cmd, "--offset plus SIZE is too large");
+        return 0;
+}
 
-        r = hugetlb_open(cmd, file, offset, size, (char *const[]) { argv[optind + 1], offset_arg }, &fd, &created,
-                         &page);
+int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
+        const char *cmd = "hugetlb-fallocate";
+        _cleanup_(pad_client_freep) pad_client *client = NULL;
+        _cleanup_close_ int fd = -1;
+        HugetlbArgs a;
+        uint64_t page = 0, t0, usec;
+        bool created = false;
+        pad_cancel cancel = PAD_CANCEL_INIT;
+        pad_job_stats st = {};
+        PadctlProgress pr;
+        pad_io_opts o;
+        int r;
+
+        r = hugetlb_parse(p, argc, argv, &a);
+        if (r)
+                return r < 0 ? PADCTL_EXIT_OK : r;
+        r = hugetlb_open(cmd, a.file, a.offset, a.size, (char *const[]) { (char *) a.size_arg, (char *) a.offset_arg },
+                         &fd, &created, &page);
         if (r)
                 return r;
-        r = pad_client_new(p->bus, &client);
-        if (r < 0)
-                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
+        r = padctl_client_new(p, &client);
+        if (r)
+                return r;
 
-        job_opts(p, &a, &o, &pr, &cancel, "padctl hugetlb-fallocate");
+        job_opts(p, &a.job, &o, &pr, &cancel, "padctl hugetlb-fallocate");
         padctl_cancel_on_signals(&cancel);
         t0 = padctl_now_usec();
-        r = pad_hugetlb_fallocate(client, fd, mode, offset, size, &o, &st);
+        r = pad_hugetlb_fallocate(client, fd, a.mode, a.offset, a.size, &o, &st);
         usec = padctl_now_usec() - t0;
         padctl_progress_finish(&pr);
         padctl_cancel_restore();
+        padctl_warn_no_broker(client, &st);
 
         if (r < 0 && created)
-                unlink(file);
+                unlink(a.file);
         if (r == -ECANCELED) {
                 fprintf(stderr, "padctl: hugetlb-fallocate cancelled; the pages it allocated were given back.\n");
                 return PADCTL_EXIT_CANCELLED;
         }
-        if (r < 0 && r != -ECANCELED && a.msg[0])
-                return padctl_fail("%s %s: %s", cmd, file, a.msg);
-        if (r == -ENOSPC)
-                return explain_enospc(cmd, size, page, a.node);
-        if (r == -ENXIO && a.node >= 0)
-                return padctl_fail("%s: there is no NUMA node %d on this machine", cmd, a.node);
         if (r < 0)
-                return padctl_fail("%s %s: %s", cmd, file, strerror(-r));
+                return padctl_fail("%s %s: %s", cmd, a.file, a.job.msg[0] ? a.job.msg : strerror(-r));
         if (!p->quiet)
-                padctl_print_summary(cmd, size, usec, &st, pad_client_has_broker(client) > 0);
-        if (compare)
-                return compare_kernel(file, size, page, usec, st.threads) == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
+                padctl_print_summary(cmd, a.size, usec, &st, pad_client_has_broker(client) > 0);
+        if (a.compare)
+                return compare_kernel(a.file, a.size, page, usec, st.threads) == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
         return PADCTL_EXIT_OK;
 }
 
 /* ---- pmem-init ---------------------------------------------------------------------------------- */
 
-int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
+typedef struct PmemArgs {
+        JobArgs job;
+        const char *path;
+        uint64_t size, offset, pattern;
+} PmemArgs;
+
+/* The command line of pmem-init: 0, or the exit status of a usage error or --help (-1). */
+static int pmem_parse(const Padctl *p, int argc, char **argv, PmemArgs *a) {
         enum { ARG_SIZE = 0x100, ARG_OFFSET, ARG_PATTERN, ARG_NODE, ARG_HELPERS };
         static const struct option options[] = {
                 { "size", required_argument, NULL, ARG_SIZE },
@@ -414,42 +437,33 @@ int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *cmd = "pmem-init", *path;
-        _cleanup_(pad_client_freep) pad_client *client = NULL;
-        _cleanup_close_ int fd = -1;
-        JobArgs a = { .node = PAD_NODE_ANY };
-        uint64_t size = 0, offset = 0, pattern = 0, t0, usec, bytes;
+        const char *cmd = "pmem-init";
         int c, r = 0;
-        pad_cancel cancel = PAD_CANCEL_INIT;
-        pad_pmem_path how = 0;
-        pad_job_stats st = {};
-        PadctlProgress pr;
-        pad_io_opts o;
-        struct stat s;
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        *a = (PmemArgs) { .job.node = PAD_NODE_ANY };
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_SIZE:
-                        r = padctl_parse_size(cmd, "--size", optarg, &size);
-                        if (r == 0 && size == 0)
+                        r = padctl_parse_size(cmd, "--size", optarg, &a->size);
+                        if (r == 0 && a->size == 0)
                                 return padctl_usage_error(cmd, "--size must be more than 0");
                         break;
                 case ARG_OFFSET:
-                        r = padctl_parse_size(cmd, "--offset", optarg, &offset);
+                        r = padctl_parse_size(cmd, "--offset", optarg, &a->offset);
                         break;
                 case ARG_PATTERN:
-                        if (parse_unsigned_hex(optarg, 255, &pattern) < 0)
+                        if (parse_unsigned_hex(optarg, PMEM_PATTERN_MAX, &a->pattern) < 0)
                                 return padctl_usage_error(cmd, "--pattern '%s' is not a byte (0-255, or 0x00-0xff)", optarg);
                         break;
                 case ARG_NODE:
-                        r = padctl_parse_node(cmd, optarg, &a.node);
+                        r = padctl_parse_node(cmd, optarg, &a->job.node);
                         break;
                 case ARG_HELPERS:
-                        r = padctl_parse_uint(cmd, "--helpers", optarg, HELPERS_MAX, &a.helpers);
-                        a.helpers_set = true;
+                        r = padctl_parse_uint(cmd, "--helpers", optarg, BROKER_HELPERS_MAX, &a->job.helpers);
+                        a->job.helpers_set = true;
                         break;
                 case 'h':
-                        return PADCTL_EXIT_OK;
+                        return -1;
                 default:
                         return PADCTL_EXIT_USAGE;
                 }
@@ -459,43 +473,73 @@ int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
         r = padctl_positional(cmd, argc, argv, 1, 1);
         if (r)
                 return r;
-        path = argv[optind];
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &s) < 0)
-                return padctl_fail("%s: cannot open %s: %s", cmd, path, strerror(errno));
-        if (S_ISREG(s.st_mode)) {
-                uint64_t end = size ? offset + size : (uint64_t) s.st_size;
+        a->path = argv[optind];
+        return 0;
+}
 
-                if (end < offset || end > (uint64_t) s.st_size || offset >= (uint64_t) s.st_size)
-                        return padctl_fail("%s: the range ends past the end of %s (%llu bytes)", cmd, path,
-                                           (unsigned long long) s.st_size);
-        } else if (!S_ISCHR(s.st_mode) && !S_ISBLK(s.st_mode))
-                return padctl_fail("%s: %s is neither a file nor a device", cmd, path);
+/* Open the target read-write and check the range lies within a regular file. */
+static int pmem_open(const PmemArgs *a, int *ret_fd, struct stat *ret_st) {
+        _cleanup_close_ int fd = open(a->path, O_RDWR | O_CLOEXEC);
 
-        r = pad_client_new(p->bus, &client);
-        if (r < 0)
-                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
-        job_opts(p, &a, &o, &pr, &cancel, "padctl pmem-init");
+        if (fd < 0 || fstat(fd, ret_st) < 0)
+                return padctl_fail("pmem-init: cannot open %s: %s", a->path, strerror(errno));
+        if (S_ISREG(ret_st->st_mode)) {
+                uint64_t end = a->size ? a->offset + a->size : (uint64_t) ret_st->st_size;
+
+                if (end < a->offset || end > (uint64_t) ret_st->st_size || a->offset >= (uint64_t) ret_st->st_size)
+                        return padctl_fail("pmem-init: the range ends past the end of %s (%llu bytes)", a->path,
+                                           (unsigned long long) ret_st->st_size);
+        } else if (!S_ISCHR(ret_st->st_mode) && !S_ISBLK(ret_st->st_mode))
+                return padctl_fail("pmem-init: %s is neither a file nor a device", a->path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
+        const char *cmd = "pmem-init";
+        _cleanup_(pad_client_freep) pad_client *client = NULL;
+        _cleanup_close_ int fd = -1;
+        PmemArgs a;
+        uint64_t t0, usec, bytes;
+        pad_cancel cancel = PAD_CANCEL_INIT;
+        pad_pmem_path how = 0;
+        pad_job_stats st = {};
+        PadctlProgress pr;
+        pad_io_opts o;
+        struct stat s;
+        int r;
+
+        r = pmem_parse(p, argc, argv, &a);
+        if (r)
+                return r < 0 ? PADCTL_EXIT_OK : r;
+        r = pmem_open(&a, &fd, &s);
+        if (r)
+                return r;
+        r = padctl_client_new(p, &client);
+        if (r)
+                return r;
+        job_opts(p, &a.job, &o, &pr, &cancel, "padctl pmem-init");
         padctl_cancel_on_signals(&cancel);
         t0 = padctl_now_usec();
-        r = pad_pmem_init(client, fd, offset, size, (int) pattern, &o, &how, &st);
+        r = pad_pmem_init(client, fd, a.offset, a.size, (int) a.pattern, &o, &how, &st);
         usec = padctl_now_usec() - t0;
         padctl_progress_finish(&pr);
         padctl_cancel_restore();
+        padctl_warn_no_broker(client, &st);
 
         if (r == -ECANCELED) {
                 fprintf(stderr, "padctl: pmem-init cancelled; part of the range may be filled.\n");
                 return PADCTL_EXIT_CANCELLED;
         }
-        if (r == -ENXIO && a.node >= 0)
-                return padctl_fail("%s: there is no NUMA node %d on this machine", cmd, a.node);
+        if (r == -ENXIO && a.job.node >= 0)
+                return padctl_fail("%s: there is no NUMA node %d on this machine", cmd, a.job.node);
         if (r < 0)
-                return padctl_fail("%s %s: %s", cmd, path, a.msg[0] ? a.msg : strerror(-r));
-        bytes = size ? size : pr.total ? pr.total : (uint64_t) s.st_size - offset;
+                return padctl_fail("%s %s: %s", cmd, a.path, a.job.msg[0] ? a.job.msg : strerror(-r));
+        bytes = a.size ? a.size : pr.total ? pr.total : (uint64_t) s.st_size - a.offset;
         if (!p->quiet) {
                 padctl_print_summary(cmd, bytes, usec, &st, pad_client_has_broker(client) > 0);
                 printf("  durability: %s, pattern 0x%02x\n", pad_pmem_path_to_string(how) ? pad_pmem_path_to_string(how) : "?",
-                       (unsigned) pattern);
+                       (unsigned) a.pattern);
         }
         return PADCTL_EXIT_OK;
 }

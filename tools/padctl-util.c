@@ -1,6 +1,7 @@
-/* padctl-util.c: the plumbing padctl's commands share: usage errors and option parsing with
- * getopt_long, command-line number/size/time parsing on top of common/parse.c, a text
- * table, the terminal progress bar, the closing job summary and Ctrl-C cancellation. */
+/* padctl-util.c: the plumbing padctl's commands share: usage errors, a command's help and
+ * option parsing with getopt_long, command-line number/size/time parsing on top of
+ * common/parse.c, a text table, the terminal progress bar, the closing job summary and
+ * Ctrl-C cancellation. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "padctl.h"
 #include "parse.h"
 #include "util.h"
@@ -35,14 +37,33 @@ int padctl_fail(const char *fmt, ...) {
         return PADCTL_EXIT_FAILURE;
 }
 
-int padctl_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+void padctl_command_help(const PadctlCommand *c, FILE *f) {
+        if (!c)
+                return;
+        fprintf(f, "Usage: padctl [GLOBAL OPTIONS] %s%s%s%s\n\n%s\n\nOptions:\n%s", c->name, *c->args ? " " : "",
+                c->args, *c->options ? " [OPTIONS]" : "", c->summary, c->options);
+        fprintf(f, "  -h --help          show this help\n");
+        if (*c->notes)
+                fprintf(f, "\n%s", c->notes);
+}
+
+int padctl_client_new(const Padctl *p, pad_client **ret) {
+        int r = pad_client_new(p->bus, ret);
+
+        if (r < 0)
+                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
+        return 0;
+}
+
+int padctl_getopt(const Padctl *p, int argc, char **argv, const char *shortopts,
                   const struct option *longopts) {
+        const char *cmd = p->command->name;
         int c;
 
         opterr = 0;
         c = getopt_long(argc, argv, shortopts, longopts, NULL);
         if (c == 'h') {
-                padctl_command_help(padctl_command_find(cmd), stdout);
+                padctl_command_help(p->command, stdout);
                 return 'h';
         }
         if (c == '?') {
@@ -101,7 +122,7 @@ int padctl_parse_node(const char *cmd, const char *s, int *ret) {
                 *ret = PAD_NODE_ANY;
                 return 0;
         }
-        r = padctl_parse_uint(cmd, "node", s, 1023, &v);
+        r = padctl_parse_uint(cmd, "node", s, BROKER_NODE_ID_MAX, &v);
         if (r)
                 return r;
         *ret = (int) v;
@@ -285,6 +306,19 @@ void padctl_progress_finish(PadctlProgress *pr) {
 }
 
 /* ---- Summary ---------------------------------------------------------------------------------- */
+
+void padctl_warn_no_broker(pad_client *c, const pad_job_stats *st) {
+        char why[256];
+
+        if (st->brokered || st->broker_error >= 0)
+                return;
+        /* The library's reason (why it could not connect, or that paddd is not running), else
+         * the Acquire's error. */
+        if (pad_client_broker_error(c, why, sizeof(why)) >= 0 || !why[0])
+                snprintf(why, sizeof(why), "%s", strerror(-st->broker_error));
+        fprintf(stderr, "padctl: no broker on %s (%s); ran with %u helper%s\n", pad_client_bus(c), why,
+                st->granted, st->granted == 1 ? "" : "s");
+}
 
 void padctl_print_summary(const char *name, uint64_t bytes, uint64_t usec, const pad_job_stats *st, bool broker_present) {
         char b[32], where[256] = "";

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "padctl.h"
 #include "parse.h"
 #include "util.h"
@@ -224,6 +225,7 @@ static int vfio_map_report_unmap(const Padctl *p, pad_client *client, VfioSetup 
         usec = padctl_now_usec() - t0;
         padctl_progress_finish(&pr);
         padctl_cancel_restore();
+        padctl_warn_no_broker(client, &st);
 
         if (r == -ECANCELED) {
                 fprintf(stderr, "padctl: vfio-map cancelled; everything mapped was unmapped.\n");
@@ -247,7 +249,16 @@ static int vfio_map_report_unmap(const Padctl *p, pad_client *client, VfioSetup 
         return PADCTL_EXIT_OK;
 }
 
-int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
+typedef struct VfioArgs {
+        unsigned group;
+        uint64_t size, page;
+        bool hugetlb, iommufd, helpers_set;
+        uint64_t helpers;
+        int node;
+} VfioArgs;
+
+/* The command line of vfio-map: 0, or the exit status of a usage error or --help (-1). */
+static int vfio_parse(const Padctl *p, int argc, char **argv, VfioArgs *a) {
         enum { ARG_HUGETLB = 0x100, ARG_IOMMUFD, ARG_NODE, ARG_HELPERS };
         static const struct option options[] = {
                 { "hugetlb", no_argument, NULL, ARG_HUGETLB },
@@ -258,31 +269,27 @@ int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
                 {}
         };
         const char *cmd = "vfio-map";
-        _cleanup_(pad_client_freep) pad_client *client = NULL;
-        VfioSetup v = { .group_fd = -1, .target.fd = -1 };
-        bool hugetlb = false, iommufd = false, helpers_set = false;
-        uint64_t size, page, helpers = 0;
-        int node = PAD_NODE_ANY, c, r = 0;
-        void *mem;
+        int c, r = 0;
         char b[32];
 
-        while ((c = padctl_getopt(cmd, argc, argv, ":h", options)) >= 0) {
+        *a = (VfioArgs) { .node = PAD_NODE_ANY };
+        while ((c = padctl_getopt(p, argc, argv, ":h", options)) >= 0) {
                 switch (c) {
                 case ARG_HUGETLB:
-                        hugetlb = true;
+                        a->hugetlb = true;
                         break;
                 case ARG_IOMMUFD:
-                        iommufd = true;
+                        a->iommufd = true;
                         break;
                 case ARG_NODE:
-                        r = padctl_parse_node(cmd, optarg, &node);
+                        r = padctl_parse_node(cmd, optarg, &a->node);
                         break;
                 case ARG_HELPERS:
-                        r = padctl_parse_uint(cmd, "--helpers", optarg, 4096, &helpers);
-                        helpers_set = true;
+                        r = padctl_parse_uint(cmd, "--helpers", optarg, BROKER_HELPERS_MAX, &a->helpers);
+                        a->helpers_set = true;
                         break;
                 case 'h':
-                        return PADCTL_EXIT_OK;
+                        return -1;
                 default:
                         return PADCTL_EXIT_USAGE;
                 }
@@ -292,39 +299,50 @@ int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
         r = padctl_positional(cmd, argc, argv, 2, 2);
         if (r)
                 return r;
-        if (parse_group(argv[optind], &v.group) < 0)
+        if (parse_group(argv[optind], &a->group) < 0)
                 return padctl_usage_error(cmd, "GROUP '%s' is neither a group number nor /dev/vfio/N", argv[optind]);
-        r = padctl_parse_size(cmd, "SIZE", argv[optind + 1], &size);
+        r = padctl_parse_size(cmd, "SIZE", argv[optind + 1], &a->size);
         if (r)
                 return r;
-        page = hugetlb ? default_huge_page_size() : (uint64_t) sysconf(_SC_PAGESIZE);
-        if (size == 0 || size % page)
+        a->page = a->hugetlb ? default_huge_page_size() : (uint64_t) sysconf(_SC_PAGESIZE);
+        if (a->size == 0 || a->size % a->page)
                 return padctl_usage_error(cmd, "SIZE must be a positive multiple of the %s page size (%s)",
-                                          hugetlb ? "huge" : "base", format_bytes(b, sizeof(b), page));
+                                          a->hugetlb ? "huge" : "base", format_bytes(b, sizeof(b), a->page));
+        return 0;
+}
 
-        r = iommufd ? iommufd_setup(&v, p->quiet) : type1_setup(&v);
+int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
+        _cleanup_(pad_client_freep) pad_client *client = NULL;
+        VfioSetup v = { .group_fd = -1, .target.fd = -1 };
+        VfioArgs a;
+        void *mem;
+        char b[32];
+        int r;
+
+        r = vfio_parse(p, argc, argv, &a);
+        if (r)
+                return r < 0 ? PADCTL_EXIT_OK : r;
+        v.group = a.group;
+
+        r = a.iommufd ? iommufd_setup(&v, p->quiet) : type1_setup(&v);
         if (r) {
                 vfio_setup_done(&v);
                 return r;
         }
-        mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (hugetlb ? MAP_HUGETLB : 0),
+        mem = mmap(NULL, a.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | (a.hugetlb ? MAP_HUGETLB : 0),
                    -1, 0);
         if (mem == MAP_FAILED) {
-                r = padctl_fail("vfio-map: cannot map %s of %smemory: %s%s", format_bytes(b, sizeof(b), size),
-                                hugetlb ? "huge page " : "", strerror(errno),
-                                hugetlb && errno == ENOMEM ? " (not enough free huge pages)" : "");
+                r = padctl_fail("vfio-map: cannot map %s of %smemory: %s%s", format_bytes(b, sizeof(b), a.size),
+                                a.hugetlb ? "huge page " : "", strerror(errno),
+                                a.hugetlb && errno == ENOMEM ? " (not enough free huge pages)" : "");
                 vfio_setup_done(&v);
                 return r;
         }
-        r = pad_client_new(p->bus, &client);
-        if (r < 0) {
-                munmap(mem, size);
-                vfio_setup_done(&v);
-                return padctl_fail("cannot use bus '%s': %s", p->bus ? p->bus : "(default)", strerror(-r));
-        }
-
-        r = vfio_map_report_unmap(p, client, &v, mem, size, node, helpers_set ? (unsigned) helpers + 1 : 0);
-        munmap(mem, size);
+        r = padctl_client_new(p, &client);
+        if (r == 0)
+                r = vfio_map_report_unmap(p, client, &v, mem, a.size, a.node,
+                                          a.helpers_set ? (unsigned) a.helpers + 1 : 0);
+        munmap(mem, a.size);
         vfio_setup_done(&v);
         return r;
 }

@@ -1,8 +1,9 @@
 /* padctl.c: the admin CLI and job runner's entry point. Owns the global options (--bus,
  * --quiet, --help, --version), the command table with each command's help text, and the
- * dispatch to the command modules: padctl-status.c (broker state and admin calls over
- * sd-bus), padctl-jobs.c (acquire, hugetlb-fallocate, pmem-init through libpadclient) and
- * padctl-vfio.c (vfio-map). Exit codes: 0 ok, 1 failure, 2 usage error, 130 cancelled. */
+ * dispatch to the command modules, which all reach paddd through libpadclient only:
+ * padctl-status.c (status, set-quota, reload), padctl-jobs.c (acquire, hugetlb-fallocate,
+ * pmem-init) and padctl-vfio.c (vfio-map). Exit codes: 0 ok, 1 failure, 2 usage error,
+ * 130 cancelled. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,16 +93,6 @@ const PadctlCommand *padctl_command_find(const char *name) {
         return NULL;
 }
 
-void padctl_command_help(const PadctlCommand *c, FILE *f) {
-        if (!c)
-                return;
-        fprintf(f, "Usage: padctl [GLOBAL OPTIONS] %s%s%s%s\n\n%s\n\nOptions:\n%s", c->name, *c->args ? " " : "",
-                c->args, *c->options ? " [OPTIONS]" : "", c->summary, c->options);
-        fprintf(f, "  -h --help          show this help\n");
-        if (*c->notes)
-                fprintf(f, "\n%s", c->notes);
-}
-
 static void help(FILE *f) {
         fprintf(f,
                 "Usage: padctl [--bus system|session|ADDRESS] [--quiet] COMMAND [ARGS...]\n\n"
@@ -180,5 +171,6 @@ int main(int argc, char **argv) {
         argc -= optind;
         argv += optind;
         optind = 0;
+        p.command = cmd;
         return cmd->run(&p, argc, argv);
 }

@@ -15,19 +15,22 @@
 #define PADCTL_EXIT_USAGE 2
 #define PADCTL_EXIT_CANCELLED 130
 
+typedef struct PadctlCommand PadctlCommand;
+
 typedef struct Padctl {
         const char *bus;        /* --bus as given, or NULL */
         bool quiet;
+        const PadctlCommand *command;   /* the command running */
 } Padctl;
 
-typedef struct PadctlCommand {
+struct PadctlCommand {
         const char *name;
         const char *args;       /* synopsis after the name */
         const char *summary;
         const char *options;    /* option lines for --help */
         const char *notes;      /* text after the options */
         int (*run)(const Padctl *p, int argc, char **argv);
-} PadctlCommand;
+};
 
 /* padctl-status.c */
 int padctl_status(const Padctl *p, int argc, char **argv);
@@ -40,9 +43,8 @@ int padctl_pmem_init(const Padctl *p, int argc, char **argv);
 /* padctl-vfio.c */
 int padctl_vfio_map(const Padctl *p, int argc, char **argv);
 
-/* padctl.c: the command table, for help. */
+/* padctl.c: the command table. */
 const PadctlCommand *padctl_command_find(const char *name);
-void padctl_command_help(const PadctlCommand *c, FILE *f);
 
 /* ---- padctl-util.c ------------------------------------------------------------------------- */
 
@@ -50,10 +52,15 @@ void padctl_command_help(const PadctlCommand *c, FILE *f);
 int padctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "padctl: message" on stderr; returns PADCTL_EXIT_FAILURE. */
 int padctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A libpadclient client on --bus (else the library's default): 0, or the failure printed
+ * and PADCTL_EXIT_FAILURE. */
+int padctl_client_new(const Padctl *p, pad_client **ret);
 
-/* Next option of a command (getopt_long, argv[0] is the command name). Returns the option,
+/* A command's --help text. */
+void padctl_command_help(const PadctlCommand *c, FILE *f);
+/* Next option of p's command (getopt_long, argv[0] is the command name). Returns the option,
  * -1 at the end, 'h' for --help (already printed), or '?' after a usage error was printed. */
-int padctl_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+int padctl_getopt(const Padctl *p, int argc, char **argv, const char *shortopts,
                   const struct option *longopts);
 /* After the options: exactly n_min..n_max positional arguments, else a usage error (2). */
 int padctl_positional(const char *cmd, int argc, char **argv, int n_min, int n_max);
@@ -92,6 +99,9 @@ void padctl_progress_fn(uint64_t done, uint64_t total, void *arg);
 /* Ends the bar's line if one was drawn. */
 void padctl_progress_finish(PadctlProgress *pr);
 
+/* After a job that ran on fallback helpers because of an error (st->broker_error): "padctl:
+ * no broker on BUS (REASON); ran with N helpers" on stderr. */
+void padctl_warn_no_broker(pad_client *c, const pad_job_stats *st);
 /* The closing summary: "NAME: BYTES in S s, R GiB/s, T threads; <grant>". broker_present:
  * paddd answered on the bus (so a job without a grant did not need one). */
 void padctl_print_summary(const char *name, uint64_t bytes, uint64_t usec, const pad_job_stats *st,

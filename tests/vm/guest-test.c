@@ -23,6 +23,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "edu.h"
 #include "bus-open.h"
 #include "fixture.h"
@@ -97,14 +98,14 @@ START_TEST(test_nodes_property) {
 
         ck_assert_int_ge(bus_open_spec(broker.address, NULL, &bus), 0);
 
-        r = sd_bus_get_property_trivial(bus, "org.padata.Broker", "/org/padata/Broker",
-                                        "org.padata.Broker", "MaxHelpers", &error, 'u',
+        r = sd_bus_get_property_trivial(bus, BROKER_BUS_NAME, BROKER_PATH,
+                                        BROKER_INTERFACE, "MaxHelpers", &error, 'u',
                                         &max_helpers);
         ck_assert_msg(r >= 0, "MaxHelpers: %s", error.message ? error.message : strerror(-r));
         ck_assert_uint_eq(max_helpers, 2);
 
-        r = sd_bus_get_property(bus, "org.padata.Broker", "/org/padata/Broker",
-                                "org.padata.Broker", "Nodes", &error, &reply, "a(iuuu)");
+        r = sd_bus_get_property(bus, BROKER_BUS_NAME, BROKER_PATH,
+                                BROKER_INTERFACE, "Nodes", &error, &reply, "a(iuuu)");
         ck_assert_msg(r >= 0, "Nodes: %s", error.message ? error.message : strerror(-r));
         ck_assert_int_gt(sd_bus_message_enter_container(reply, 'a', "(iuuu)"), 0);
         while ((r = sd_bus_message_read(reply, "(iuuu)", &node, &cpus, &max, &in_use)) > 0) {

@@ -1,0 +1,221 @@
+/* test-admin.c: the broker administration of libpadclient (pad_broker_*, pad_client_bus,
+ * pad_client_broker_error) against a real paddd on a private bus, each answer checked
+ * against what paddd says over plain sd-bus. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <padclient.h>
+
+#include "broker-contract.h"
+#include "bus-open.h"
+#include "fixture.h"
+
+#define CONFIG "[Broker]\nMaxHelpers=4\nMaxHelpersPerNode=4096\nHelperPolicy=batch\n"
+#define TAG "test-admin"
+#define MSG_MAX 512
+
+static Fixture fixture;
+
+static void start_broker(void) {
+        int r = fixture_start(&fixture, CONFIG);
+
+        if (r == -ENOENT) {
+                printf("test-admin: no dbus-daemon or paddd here: skipped\n");
+                exit(77);
+        }
+        ck_assert_msg(r == 0, "fixture_start: %s", strerror(-r));
+}
+
+static unsigned broker_u(const char *prop) {
+        sd_bus *b = NULL;
+        uint32_t v = UINT32_MAX;
+
+        ck_assert_int_ge(bus_open_spec(fixture.address, NULL, &b), 0);
+        ck_assert_int_ge(sd_bus_get_property_trivial(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE,
+                                                     prop, NULL, 'u', &v), 0);
+        sd_bus_flush_close_unref(b);
+        return v;
+}
+
+START_TEST(test_status) {
+        pad_client *c = NULL;
+        pad_lease *l = NULL;
+        pad_broker_status *s = NULL;
+        char msg[MSG_MAX] = "x";
+        unsigned sum = 0;
+
+        start_broker();
+        ck_assert_int_eq(pad_client_new(fixture.address, &c), 0);
+        ck_assert_str_eq(pad_client_bus(c), fixture.address);
+        ck_assert_int_eq(pad_client_broker_error(c, msg, sizeof msg), 0);
+        ck_assert_str_eq(msg, "");
+        ck_assert_int_eq(pad_client_acquire(c, 3, PAD_NODE_ANY, &(pad_acquire_opts) { .tag = TAG }, &l), 0);
+
+        ck_assert_int_eq(pad_broker_status_get(c, &s, msg, sizeof msg), 0);
+        ck_assert_uint_eq(s->max_helpers, 4);
+        ck_assert_uint_eq(s->max_helpers, broker_u("MaxHelpers"));
+        ck_assert_uint_eq(s->in_use, pad_lease_granted(l));
+        ck_assert_uint_eq(s->in_use, broker_u("InUse"));
+        ck_assert_uint_eq(s->leases, 1);
+        ck_assert_uint_eq(s->waiting, 0);
+        ck_assert_str_eq(s->helper_policy, "batch");
+        ck_assert_ptr_nonnull(s->version);
+        ck_assert_str_ne(s->version, "");
+        ck_assert_uint_ge(s->n_nodes, 1);
+        for (unsigned i = 0; i < s->n_nodes; i++) {
+                ck_assert_int_ge(s->nodes[i]->node, 0);
+                ck_assert_uint_ge(s->nodes[i]->cpus, 1);
+                sum += s->nodes[i]->in_use;
+        }
+        ck_assert_uint_eq(sum, s->in_use);
+        ck_assert_ptr_null(pad_broker_status_free(s));
+        ck_assert_ptr_null(pad_broker_status_free(NULL));
+
+        ck_assert_ptr_null(pad_lease_free(l));
+        ck_assert_ptr_null(pad_client_free(c));
+        fixture_stop(&fixture);
+}
+END_TEST
+
+START_TEST(test_list_leases) {
+        pad_client *c = NULL;
+        pad_lease *l = NULL;
+        pad_lease_list *list = NULL;
+        const pad_lease_info *i;
+        int nodes[PAD_PLACEMENT_MAX];
+        unsigned helpers[PAD_PLACEMENT_MAX], n;
+        char msg[MSG_MAX];
+
+        start_broker();
+        ck_assert_int_eq(pad_client_new(fixture.address, &c), 0);
+        ck_assert_int_eq(pad_broker_list_leases(c, &list, msg, sizeof msg), 0);
+        ck_assert_uint_eq(list->n, 0);
+        list = pad_lease_list_free(list);
+
+        ck_assert_int_eq(pad_client_acquire(c, 2, PAD_NODE_ANY, &(pad_acquire_opts) { .tag = TAG }, &l), 0);
+        ck_assert_int_eq(pad_broker_list_leases(c, &list, msg, sizeof msg), 0);
+        ck_assert_uint_eq(list->n, 1);
+        i = list->leases[0];
+        ck_assert_str_eq(i->path, pad_lease_path(l));
+        ck_assert_uint_eq(i->uid, getuid());
+        ck_assert_uint_eq(i->pid, (uint32_t) getpid());
+        ck_assert_uint_eq(i->granted, 2);
+        ck_assert_str_eq(i->tag, TAG);
+        ck_assert(strchr(i->owner, ':') == i->owner);   /* a unique name */
+        n = pad_lease_placement(l, nodes, helpers, PAD_PLACEMENT_MAX);
+        ck_assert_uint_eq(i->n_placement, n);
+        for (unsigned k = 0; k < n; k++) {
+                ck_assert_int_eq(i->placement_node[k], nodes[k]);
+                ck_assert_uint_eq(i->placement_helpers[k], helpers[k]);
+        }
+        ck_assert_ptr_null(pad_lease_list_free(list));
+
+        ck_assert_ptr_null(pad_lease_free(l));
+        ck_assert_int_eq(pad_broker_list_leases(c, &list, msg, sizeof msg), 0);
+        ck_assert_uint_eq(list->n, 0);
+        pad_lease_list_free(list);
+        pad_client_free(c);
+        fixture_stop(&fixture);
+}
+END_TEST
+
+START_TEST(test_set_quota_reload) {
+        pad_client *c = NULL;
+        char msg[MSG_MAX], where[400];
+
+        start_broker();
+        ck_assert_int_eq(pad_client_new(fixture.address, &c), 0);
+        ck_assert_int_eq(pad_broker_set_quota(c, PAD_NODE_ANY, 3, msg, sizeof msg), 0);
+        ck_assert_str_eq(msg, "");
+        ck_assert_uint_eq(broker_u("MaxHelpers"), 3);
+
+        /* No such node: the broker's error name and errno, nothing changed. */
+        ck_assert_int_eq(pad_broker_set_quota(c, BROKER_NODE_ID_MAX, 1, msg, sizeof msg), -ENXIO);
+        ck_assert_msg(strstr(msg, BROKER_ERROR_NO_SUCH_NODE), "%s", msg);
+        ck_assert_uint_eq(broker_u("MaxHelpers"), 3);
+        ck_assert_int_eq(pad_broker_set_quota(c, -2, 1, msg, sizeof msg), -EINVAL);
+
+        ck_assert_int_eq(fixture_write_config(&fixture, "[Broker]\nMaxHelpers=5\nMaxHelpersPerNode=4096\n"), 0);
+        ck_assert_int_eq(pad_broker_reload(c, msg, sizeof msg), 0);
+        ck_assert_uint_eq(broker_u("MaxHelpers"), 5);
+
+        /* A broken config: -EINVAL, the message names file:line, the old quota stays. */
+        ck_assert_int_eq(fixture_write_config(&fixture, "[Broker]\nMaxHelpers=2\nNoSuchKey=1\n"), 0);
+        ck_assert_int_eq(pad_broker_reload(c, msg, sizeof msg), -EINVAL);
+        snprintf(where, sizeof where, "%s:3:", fixture.config_path);
+        ck_assert_msg(strstr(msg, where), "%s lacks %s", msg, where);
+        ck_assert_uint_eq(broker_u("MaxHelpers"), 5);
+
+        pad_client_free(c);
+        fixture_stop(&fixture);
+}
+END_TEST
+
+START_TEST(test_no_broker) {
+        pad_client *c = NULL;
+        pad_broker_status *s = NULL;
+        pad_lease_list *list = NULL;
+        char dir[] = "/tmp/test-admin-XXXXXX", addr[128], msg[MSG_MAX];
+
+        /* A socket nobody listens on: the connection's own errno, said so. */
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(addr, sizeof addr, "unix:path=%s/bus", dir);
+        ck_assert_int_eq(pad_client_new(addr, &c), 0);
+        ck_assert_int_eq(pad_client_broker_error(c, msg, sizeof msg), -ENOENT);
+        ck_assert_msg(strstr(msg, "cannot connect to") && strstr(msg, strerror(ENOENT)), "%s", msg);
+        ck_assert_int_eq(pad_broker_status_get(c, &s, msg, sizeof msg), -ENOENT);
+        ck_assert_ptr_null(s);
+        ck_assert_msg(strstr(msg, "cannot connect to"), "%s", msg);
+        ck_assert_int_eq(pad_broker_reload(c, NULL, 0), -ENOENT);
+        c = pad_client_free(c);
+        rmdir(dir);
+
+        /* A bus without paddd: -EHOSTDOWN, and the message says paddd is not running. */
+        start_broker();
+        ck_assert_int_eq(fixture_kill_paddd(&fixture), 0);
+        ck_assert_int_eq(pad_client_new(fixture.address, &c), 0);
+        ck_assert_int_eq(pad_client_broker_error(c, msg, sizeof msg), -EHOSTDOWN);
+        ck_assert_msg(strstr(msg, "not running"), "%s", msg);
+        ck_assert_int_eq(pad_broker_list_leases(c, &list, msg, sizeof msg), -EHOSTDOWN);
+        ck_assert_ptr_null(list);
+        ck_assert_msg(strstr(msg, "not running"), "%s", msg);
+        ck_assert_int_eq(pad_broker_set_quota(c, PAD_NODE_ANY, 1, msg, sizeof msg), -EHOSTDOWN);
+
+        /* paddd back: the same client finds it. */
+        ck_assert_int_eq(fixture_start_paddd(&fixture), 0);
+        ck_assert_int_eq(pad_client_broker_error(c, msg, sizeof msg), 0);
+        ck_assert_int_eq(pad_broker_status_get(c, &s, msg, sizeof msg), 0);
+        ck_assert_uint_eq(s->max_helpers, 4);
+        pad_broker_status_free(s);
+        pad_client_free(c);
+        fixture_stop(&fixture);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("admin");
+        TCase *tc = tcase_create("broker");
+        SRunner *sr;
+        int failed;
+
+        if (!getenv("PADDD_BIN")) {
+                printf("test-admin: PADDD_BIN not set (run through meson test): skipped\n");
+                return 77;
+        }
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_status);
+        tcase_add_test(tc, test_list_leases);
+        tcase_add_test(tc, test_set_quota_reload);
+        tcase_add_test(tc, test_no_broker);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_ENV);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
