@@ -84,7 +84,10 @@ int pad_lease_shrink(pad_lease *l, unsigned count);
  * Errors as for pad_lease_shrink(). */
 int pad_lease_raise_priority(pad_lease *l, pid_t tid);
 /* Give the lease back now (pad_lease_free() does it too). 0, -ENOENT or -EHOSTDOWN when it
- * was gone already (it is let go all the same), -ESTALE when released or lost before. */
+ * was gone already (it is let go all the same), -ESTALE when released or lost before. After
+ * -EHOSTDOWN (no paddd at all) the client owes the release: a restarted paddd may adopt the
+ * lease again from its books, and the client's next pad_client_acquire() sends the release
+ * there first (closing the client ends it too). */
 int pad_lease_release(pad_lease *l);
 /* The broker's HelperPolicy for this lease's helpers: "idle", "batch", "nice" or "none". */
 const char *pad_lease_helper_policy(const pad_lease *l);

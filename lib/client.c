@@ -31,6 +31,8 @@ struct pad_client {
         bool single_node;               /* the machine has node 0 only: no Placement call */
         unsigned fallback_helpers;
         pad_lease *leases;              /* live leases (lease.c), under lock */
+        OwedRelease *owed;              /* releases to send to the next paddd, under lock */
+        unsigned n_owed;
 };
 
 static unsigned fallback_helpers_from_env(void) {
@@ -121,6 +123,11 @@ pad_client *client_unref(pad_client *c) {
                 return NULL;
         if (c->bus)
                 sd_bus_flush_close_unref(c->bus);
+        for (unsigned i = 0; i < c->n_owed; i++) {
+                free(c->owed[i].path);
+                free(c->owed[i].broker);
+        }
+        free(c->owed);
         pthread_mutex_destroy(&c->lock);
         free(c->bus_label);
         free(c);
@@ -142,6 +149,39 @@ bool client_connected(pad_client *c) {
 
 pad_lease **client_leases_locked(pad_client *c) {
         return &c->leases;
+}
+
+int client_owe_release_locked(pad_client *c, const char *path, const char *broker) {
+        OwedRelease o = { .path = strdup(path), .broker = strdup(broker) };
+
+        if (!o.path || !o.broker) {
+                free(o.path);
+                free(o.broker);
+                return -ENOMEM;
+        }
+        if (c->n_owed == CLIENT_OWED_MAX) {
+                free(c->owed[0].path);
+                free(c->owed[0].broker);
+                memmove(c->owed, c->owed + 1, (c->n_owed - 1) * sizeof(*c->owed));
+                c->n_owed--;
+        } else {
+                OwedRelease *p = realloc(c->owed, (c->n_owed + 1) * sizeof(*p));
+
+                if (!p) {
+                        free(o.path);
+                        free(o.broker);
+                        return -ENOMEM;
+                }
+                c->owed = p;
+        }
+        c->owed[c->n_owed++] = o;
+        return 0;
+}
+
+OwedRelease *client_take_owed_locked(pad_client *c, unsigned *ret_n) {
+        *ret_n = c->n_owed;
+        c->n_owed = 0;
+        return TAKE_PTR(c->owed);
 }
 
 bool client_single_node(const pad_client *c) {

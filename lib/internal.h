@@ -77,6 +77,18 @@ void client_unlock(pad_client *c);
 int client_call_failed_locked(pad_client *c, const sd_bus_error *e, int r);
 /* With the client locked: the head of its list of live leases (lease.c links them). */
 pad_lease **client_leases_locked(pad_client *c);
+/* A Release that found no paddd at all: the next paddd may adopt the lease from its books,
+ * so the release is sent again to it (lease.c settles them). */
+typedef struct OwedRelease {
+        char *path;
+        char *broker;           /* the unique name of the paddd that granted it */
+} OwedRelease;
+#define CLIENT_OWED_MAX 256u
+/* With the client locked: remember one (past CLIENT_OWED_MAX, the oldest is forgotten). */
+int client_owe_release_locked(pad_client *c, const char *path, const char *broker);
+/* With the client locked: the owed releases, and taking them all (the caller frees each
+ * entry's strings and the array). */
+OwedRelease *client_take_owed_locked(pad_client *c, unsigned *ret_n);
 /* With the client locked: read the broker's HelperPolicy unless it was read already. */
 int client_read_policy_once_locked(pad_client *c);
 /* The broker's HelperPolicy, read once per client; idle when it could not be read. */

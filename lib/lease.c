@@ -267,12 +267,48 @@ static int lease_call_locked(pad_lease *l, sd_bus *bus, const char *member, sd_b
         return r;
 }
 
-/* With the client locked. */
+/* With the client locked. A Release that found no paddd at all is owed to the next one. */
 static int lease_release_locked(pad_lease *l, sd_bus *bus) {
         int r = lease_call_locked(l, bus, "Release", NULL, "");
 
+        if (r == -EHOSTDOWN && l->path && l->broker)
+                (void) client_owe_release_locked(l->client, l->path, l->broker);
         l->released = true;
         return r < 0 ? r : 0;
+}
+
+/* With the client locked: whether path at broker is a lease of our connection that no live
+ * lease of ours is. */
+static bool lease_is_ours_unclaimed_locked(pad_client *c, sd_bus *bus, const char *broker, const char *path) {
+        _cleanup_free_ char *holder = NULL;
+        const char *unique = NULL;
+
+        LIST_FOREACH(leases, i, *client_leases_locked(c))
+                if (!i->released && streq(i->path, path) && streq(i->broker, broker))
+                        return false;
+        if (sd_bus_get_property_string(bus, broker, path, LEASE_INTERFACE, "Owner", NULL, &holder) < 0)
+                return false;
+        return sd_bus_get_unique_name(bus, &unique) >= 0 && streq(holder, unique);
+}
+
+/* With the client locked: send the releases owed since no paddd was there to the paddd
+ * there now, which may have adopted those leases from its books. Kept while none is. */
+static void client_settle_owed_locked(pad_client *c, sd_bus *bus) {
+        _cleanup_free_ char *owner = NULL;
+        OwedRelease *owed;
+        unsigned n;
+
+        if (broker_owner(bus, &owner) < 0)
+                return;
+        owed = client_take_owed_locked(c, &n);
+        for (unsigned i = 0; i < n; i++) {
+                if (!streq(owed[i].broker, owner) && lease_is_ours_unclaimed_locked(c, bus, owner, owed[i].path))
+                        (void) sd_bus_call_method(bus, owner, owed[i].path, LEASE_INTERFACE, "Release", NULL,
+                                                  NULL, "");
+                free(owed[i].path);
+                free(owed[i].broker);
+        }
+        free(owed);
 }
 
 static pad_lease *lease_free_unlocked(pad_lease *l) {
@@ -353,6 +389,7 @@ _public_ int pad_client_acquire(pad_client *c, unsigned helpers, int node,
         l->client = client_ref(c);
 
         bus = client_lock(c);
+        client_settle_owed_locked(c, bus);
         r = acquire_retrying_locked(c, bus, helpers, node, opts, l, &error);
         if (r < 0) {
                 r = r == -ENOMEM ? r : client_call_failed_locked(c, &error, r);
