@@ -475,16 +475,15 @@ int priority_raise(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, const S
                 .sched_nice = target->policy == SCHED_FIFO || target->policy == SCHED_RR ? 0 : target->nice,
                 .sched_priority = target->rt_priority,
         };
+        /* Still the proven thread right before the raise: tid can then name another task
+         * only if the thread exits and the kernel hands its number out again, after every
+         * other free pid, within the next microseconds. (A check after the raise would say
+         * nothing more: a thread gone then may just have finished, raised.) */
+        r = thread_still_there(&ref);
+        if (r <= 0)
+                return r < 0 ? r : PAD_ERROR_INVALID_ARGS;
         r = sched_attr_set(tid, &attr);
         if (r == -ESRCH)
                 return PAD_ERROR_INVALID_ARGS;
-        if (r < 0)
-                return r;
-
-        /* A thread found gone here may have left its tid to another task between the proof
-         * and the raise: that is said, and nothing more is written to whatever tid names now. */
-        r = thread_still_there(&ref);
-        if (r == 1)
-                return 0;
-        return r < 0 ? r : PAD_ERROR_INVALID_ARGS;
+        return r;
 }

@@ -23,11 +23,11 @@ int priority_read(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, SchedPar
 
 /* Verify tid is a thread of pid (owned by uid, started at start_time unless 0) and set it
  * to target with SCHED_FLAG_RESET_ON_FORK, never above target. 0, PAD_ERROR_INVALID_ARGS,
- * PAD_ERROR_ACCESS_DENIED, or -errno. A failure found before the raise leaves tid
- * untouched. The proof and the raise are two steps: a thread that exits between them, and
- * whose tid another task takes within that moment, gives that task target (at most the
- * client's own scheduling); the thread is found gone right after the raise, nothing more is
- * written, and PAD_ERROR_INVALID_ARGS is returned. */
+ * PAD_ERROR_ACCESS_DENIED, or -errno; on any failure nothing was written. The thread is
+ * proven again right before the raise, which is then one sched_setattr(tid): only a thread
+ * that exits in the microseconds between the two, its tid handed out again by the kernel
+ * (after every other free pid) within them, would let another task get target, at most the
+ * client's own scheduling. */
 int priority_raise(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, const SchedParams *target);
 
 /* For tests: verify through /proc/<pid>/task/<tid> (the path for kernels before 6.9,
