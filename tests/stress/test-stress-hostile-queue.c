@@ -336,6 +336,7 @@ END_TEST
 /* ---- 5: every wait ends; nobody holds what nobody reads ------------------------------- */
 
 #define MAX_WAIT_USEC 300000
+#define MAX_WAIT_CONFIG "[Broker]\nMaxHelpers=1\nMaxHelpersPerNode=4096\nMaxWaitUSec=300000\n"
 
 static int acquire_no_reply(AgentConns *conns, void *arg, char *msg) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
@@ -368,29 +369,41 @@ static void no_reply_holds_nothing(sd_bus *obs, Agent *a, SAcquire *acq, uint32_
                       k.leases, leases, k.in_use, in_use, k.waiting);
 }
 
-/* Before: wait_usec was taken as given, so UINT64_MAX waited forever (past the caller's
- * own reply timeout, still counted in Waiting); and an Acquire without a reply expected
- * was granted, its lease held by a connection that never learnt of it. */
+/* Before: an Acquire without a reply expected was granted (or queued) like any other, its
+ * lease held by a connection that never learnt of it. */
+START_TEST(test_no_reply_holds_nothing) {
+        enum { HOLDER, CALLER };
+        Agent ag[2];
+        char held[STRESS_PATH_MAX];
+        SAcquire *acq = stress_shared(sizeof(SAcquire));
+
+        ck_assert_ptr_nonnull(acq);
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *obs =
+                start_with("[Broker]\nMaxHelpers=2\nMaxHelpersPerNode=4096\n", ag, uids, 2);
+        ck_assert_uint_eq(must_acquire(&ag[HOLDER], 1, 1, held), 1);
+        *acq = (SAcquire) { .helpers = 1, .node = -1 };
+        no_reply_holds_nothing(obs, &ag[CALLER], acq, 1, 1);
+        /* Full: one that would wait must not sit in the queue either. */
+        ck_assert_uint_eq(must_acquire(&ag[HOLDER], 1, 1, held), 1);
+        *acq = (SAcquire) { .helpers = 1, .min = 1, .node = -1, .wait_usec = UINT64_MAX };
+        no_reply_holds_nothing(obs, &ag[CALLER], acq, 2, 2);
+        stop_all(ag, 2);
+}
+END_TEST
+
+/* Before: wait_usec was taken as given, so UINT64_MAX waited forever, past the caller's
+ * own reply timeout, and stayed counted in Waiting (there was no MaxWaitUSec). */
 START_TEST(test_every_wait_ends) {
         enum { HOLDER, WAITER };
         Agent ag[2];
         char held[STRESS_PATH_MAX];
-        SAcquire *acq = stress_shared(sizeof(SAcquire));
         AgentReply rep;
         Books k = {};
         long long t0, took;
 
-        ck_assert_ptr_nonnull(acq);
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *obs =
-                start_with("[Broker]\nMaxHelpers=2\nMaxHelpersPerNode=4096\nMaxWaitUSec=300000\n", ag, uids, 2);
+                start_with(MAX_WAIT_CONFIG, ag, uids, 2);
         ck_assert_uint_eq(must_acquire(&ag[HOLDER], 1, 1, held), 1);
-        *acq = (SAcquire) { .helpers = 1, .node = -1 };
-        no_reply_holds_nothing(obs, &ag[WAITER], acq, 1, 1);
-
-        ck_assert_uint_eq(must_acquire(&ag[HOLDER], 1, 1, held), 1);
-        *acq = (SAcquire) { .helpers = 1, .min = 1, .node = -1, .wait_usec = UINT64_MAX };
-        no_reply_holds_nothing(obs, &ag[WAITER], acq, 2, 2);
-
         t0 = fixture_now_ms();
         send_wait(&ag[WAITER], 1, 1, UINT64_MAX);
         must_wait_for(obs, 1);
@@ -409,7 +422,7 @@ END_TEST
 
 int main(void) {
         const TTest *const tests[] = { test_waiters_first, test_never_fits, test_own_cap_head,
-                                       test_waiting_per_user, test_every_wait_ends };
+                                       test_waiting_per_user, test_no_reply_holds_nothing, test_every_wait_ends };
 
         return stress_main_tests("test-stress-hostile-queue", N_UIDS, tests, ELEMENTSOF(tests), 40);
 }
