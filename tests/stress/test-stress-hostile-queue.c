@@ -336,7 +336,9 @@ END_TEST
 /* ---- 5: every wait ends; nobody holds what nobody reads ------------------------------- */
 
 #define MAX_WAIT_USEC 300000
-#define MAX_WAIT_CONFIG "[Broker]\nMaxHelpers=1\nMaxHelpersPerNode=4096\nMaxWaitUSec=300000\n"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define MAX_WAIT_CONFIG "[Broker]\nMaxHelpers=1\nMaxHelpersPerNode=4096\nMaxWaitUSec=" STR(MAX_WAIT_USEC) "\n"
 
 static int acquire_no_reply(AgentConns *conns, void *arg, char *msg) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
