@@ -60,14 +60,19 @@ void stress_start(const char *config) {
         ck_assert_msg(r >= 0, "fixture_start_with: %s", strerror(-r));
 }
 
-static Suite *one_case_suite(const char *name, const char *case_name, const TTest *test, int timeout_s) {
+/* One TCase per test, named after it without "test_", so CK_RUN_CASE picks one. */
+static Suite *cases_suite(const char *name, const TTest *const *tests, size_t n, int timeout_s) {
         Suite *s = suite_create(name);
-        TCase *tc = tcase_create(case_name);
 
-        tcase_add_checked_fixture(tc, NULL, teardown);
-        tcase_set_timeout(tc, timeout_s);
-        tcase_add_test(tc, test);
-        suite_add_tcase(s, tc);
+        for (size_t i = 0; i < n; i++) {
+                const char *cn = tests[i]->name;
+                TCase *tc = tcase_create(strncmp(cn, "test_", 5) == 0 ? cn + 5 : cn);
+
+                tcase_add_checked_fixture(tc, NULL, teardown);
+                tcase_set_timeout(tc, timeout_s);
+                tcase_add_test(tc, tests[i]);
+                suite_add_tcase(s, tc);
+        }
         return s;
 }
 
@@ -104,7 +109,7 @@ static void raise_nofile(void) {
         }
 }
 
-int stress_main(const char *name, size_t n_uids, const char *case_name, const TTest *test, int timeout_s) {
+int stress_main_tests(const char *name, size_t n_uids, const TTest *const *tests, size_t n_tests, int timeout_s) {
         char base[64];
         int r, failed;
 
@@ -121,7 +126,7 @@ int stress_main(const char *name, size_t n_uids, const char *case_name, const TT
         setenv("PADDD_FIXTURE_TMPDIR", base, 1);
         setvbuf(stdout, NULL, _IOLBF, 0);
 
-        SRunner *sr = srunner_create(one_case_suite(name, case_name, test, timeout_s));
+        SRunner *sr = srunner_create(cases_suite(name, tests, n_tests, timeout_s));
         srunner_run_all(sr, CK_ENV);
         failed = srunner_ntests_failed(sr);
         srunner_free(sr);
@@ -193,21 +198,24 @@ int sbus_open(const char *address, sd_bus **ret) {
         return 0;
 }
 
-static int acquire_message(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec,
-                           const char *tag, sd_bus_message **ret) {
+int sbus_acquire_message(sd_bus *b, const SAcquire *a, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
         r = sd_bus_message_new_method_call(b, &m, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE,
                                            "Acquire");
         if (r >= 0)
-                r = sd_bus_message_append(m, "ui", helpers, (int32_t) -1);
+                r = sd_bus_message_append(m, "ui", a->helpers, a->node);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0)
-                r = sd_bus_message_append(m, "{sv}{sv}", "min", "u", min, "wait_usec", "t", wait_usec);
-        if (r >= 0 && tag)
-                r = sd_bus_message_append(m, "{sv}", "tag", "s", tag);
+                r = sd_bus_message_append(m, "{sv}{sv}", "min", "u", a->min, "wait_usec", "t", a->wait_usec);
+        if (r >= 0 && a->strict_node)
+                r = sd_bus_message_append(m, "{sv}", "strict_node", "b", 1);
+        if (r >= 0 && a->ttl_usec > 0)
+                r = sd_bus_message_append(m, "{sv}", "ttl_usec", "t", a->ttl_usec);
+        if (r >= 0 && a->tag)
+                r = sd_bus_message_append(m, "{sv}", "tag", "s", a->tag);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -216,16 +224,19 @@ static int acquire_message(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t w
         return 0;
 }
 
-int sbus_acquire(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec, const char *tag,
-                 char *path, uint32_t *granted, char *err) {
+/* A wait longer than paddd's longest (MaxWaitUSec's bound is 3600 s, its default 20 s)
+ * is bounded here at 30 s, so that the sums below cannot wrap. */
+#define STRESS_WAIT_BOUND_USEC (30 * 1000000ULL)
+
+int sbus_acquire_with(sd_bus *b, const SAcquire *a, char *path, uint32_t *granted, char *err) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         sd_bus_error e = SD_BUS_ERROR_NULL;
         const char *p;
         int r;
 
-        r = acquire_message(b, helpers, min, wait_usec, tag, &m);
+        r = sbus_acquire_message(b, a, &m);
         if (r >= 0)
-                r = sd_bus_call(b, m, STRESS_CALL_USEC + wait_usec, &e, &reply);
+                r = sd_bus_call(b, m, STRESS_CALL_USEC + MIN(a->wait_usec, STRESS_WAIT_BOUND_USEC), &e, &reply);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "ou", &p, granted);
         if (r < 0)
@@ -234,13 +245,24 @@ int sbus_acquire(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec, 
         return 0;
 }
 
+int sbus_acquire(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec, const char *tag,
+                 char *path, uint32_t *granted, char *err) {
+        SAcquire a = { .helpers = helpers, .node = -1, .min = min, .wait_usec = wait_usec, .tag = tag };
+
+        return sbus_acquire_with(b, &a, path, granted, err);
+}
+
 int sbus_acquire_async(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        uint64_t cookie;
         int r;
 
-        r = acquire_message(b, helpers, min, wait_usec, NULL, &m);
+        r = sbus_acquire_message(b, &(SAcquire) { .helpers = helpers, .node = -1, .min = min,
+                                                  .wait_usec = wait_usec }, &m);
+        /* With a cookie to return, sd_bus_send keeps the call one that expects a reply (paddd
+         * refuses an Acquire that expects none). */
         if (r >= 0)
-                r = sd_bus_send(b, m, NULL);
+                r = sd_bus_send(b, m, &cookie);
         if (r >= 0)
                 r = sd_bus_flush(b);
         return r;
@@ -453,6 +475,19 @@ unsigned books_violations(const Books *k, bool exact, char *msg, size_t size) {
         return n;
 }
 
+bool books_wait_waiting(sd_bus *b, Books *k, uint32_t waiting) {
+        long long deadline = fixture_now_ms() + STRESS_SETTLE_MS;
+
+        for (;;) {
+                int r = books_read_counts(b, k);
+                if (r >= 0 && k->waiting == waiting)
+                        return true;
+                if (fixture_now_ms() > deadline)
+                        return false;
+                fixture_sleep_ms(5);
+        }
+}
+
 void books_wait_empty(sd_bus *b, Books *k) {
         long long deadline = fixture_now_ms() + STRESS_SETTLE_MS;
 
@@ -510,10 +545,14 @@ static void agent_do(AgentState *s, const AgentCmd *c, AgentReply *rep) {
         if (!b)
                 return;
         switch (c->op) {
-        case AGENT_ACQUIRE:
-                rep->r = sbus_acquire(b, c->helpers, c->min, c->wait_usec, c->tag[0] ? c->tag : NULL,
-                                      rep->path, &rep->granted, rep->error);
+        case AGENT_ACQUIRE: {
+                SAcquire a = { .helpers = c->helpers, .min = c->min, .wait_usec = c->wait_usec,
+                               .node = c->on_node ? c->node : -1, .strict_node = c->strict_node,
+                               .ttl_usec = c->ttl_usec, .tag = c->tag[0] ? c->tag : NULL };
+
+                rep->r = sbus_acquire_with(b, &a, rep->path, &rep->granted, rep->error);
                 break;
+        }
         case AGENT_ACQUIRE_ASYNC:
                 rep->r = sbus_acquire_async(b, c->helpers, c->min, c->wait_usec);
                 break;
@@ -613,7 +652,7 @@ int agent_recv(Agent *a, AgentReply *r, int timeout_ms) {
 int agent_call(Agent *a, const AgentCmd *c, AgentReply *r) {
         int k = agent_send(a, c);
 
-        return k < 0 ? k : agent_recv(a, r, STRESS_SETTLE_MS + (int) (c->wait_usec / 1000));
+        return k < 0 ? k : agent_recv(a, r, STRESS_SETTLE_MS + (int) (MIN(c->wait_usec, STRESS_WAIT_BOUND_USEC) / 1000));
 }
 
 void agent_kill(Agent *a) {

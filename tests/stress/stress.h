@@ -27,12 +27,14 @@ extern Fixture stress_fx;
 
 /* ---- running -------------------------------------------------------------------------- */
 
-/* Runs one test as the program's only Check case (CK_RUN_CASE=<case_name> selects it, a
- * teardown stops the fixture after it). Skips (77) without root, paddd, dbus-daemon or
- * n_uids client uids (stress_pick_uids); raises RLIMIT_NOFILE to its hard limit so
- * dbus-daemon (forked by the fixture) and the agents can hold thousands of sockets. */
-int stress_main(const char *name, size_t n_uids, const char *case_name, const TTest *test, int timeout_s);
-#define STRESS_MAIN(name, n_uids, t, timeout) stress_main((name), (n_uids), #t, test_##t, (timeout))
+/* Runs the tests, each as its own Check case named after it without "test_"
+ * (CK_RUN_CASE=<name> selects one; a teardown stops the fixture after each). Skips (77)
+ * without root, paddd, dbus-daemon or n_uids client uids (stress_pick_uids); raises
+ * RLIMIT_NOFILE to its hard limit so dbus-daemon (forked by the fixture) and the agents can
+ * hold thousands of sockets. */
+int stress_main_tests(const char *name, size_t n_uids, const TTest *const *tests, size_t n_tests, int timeout_s);
+#define STRESS_MAIN(name, n_uids, t, timeout) \
+        stress_main_tests((name), (n_uids), (const TTest *const[]) { test_##t }, 1, (timeout))
 /* dbus-daemon with its default limits and paddd with config; asserts. */
 void stress_start(const char *config);
 /* A seed from $PADDD_STRESS_SEED, else the clock; printed, so a failure can be replayed. */
@@ -58,6 +60,17 @@ int sbus_open(const char *address, sd_bus **ret);
 /* Acquire on any node; tag may be NULL. path gets STRESS_PATH_MAX bytes. */
 int sbus_acquire(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec, const char *tag,
                  char *path, uint32_t *granted, char *err);
+/* Every argument of an Acquire; ttl_usec 0 and tag NULL leave those options out. */
+typedef struct SAcquire {
+        uint32_t helpers, min;
+        int32_t node;
+        bool strict_node;
+        uint64_t wait_usec, ttl_usec;
+        const char *tag;
+} SAcquire;
+int sbus_acquire_message(sd_bus *b, const SAcquire *a, sd_bus_message **ret);
+/* Acquire with every option; a wait_usec past 30 s is taken as 30 s for the call's own bound. */
+int sbus_acquire_with(sd_bus *b, const SAcquire *a, char *path, uint32_t *granted, char *err);
 /* Send the same Acquire without waiting for its reply. */
 int sbus_acquire_async(sd_bus *b, uint32_t helpers, uint32_t min, uint64_t wait_usec);
 int sbus_release(sd_bus *b, const char *path, char *err);
@@ -102,6 +115,8 @@ uint32_t books_list_sum(const Books *k);
 unsigned books_violations(const Books *k, bool exact, char *msg, size_t size);
 /* Poll until InUse, Leases and Waiting are all 0 (or the settle bound); the last read. */
 void books_wait_empty(sd_bus *b, Books *k);
+/* Poll until Waiting is waiting (true) or the settle bound passes (false); the last read. */
+bool books_wait_waiting(sd_bus *b, Books *k, uint32_t waiting);
 
 /* ---- agents: client processes driven over a socket --------------------------------------- */
 
@@ -113,7 +128,8 @@ typedef struct Agent {
 
 typedef enum AgentOp {
         AGENT_OPEN,             /* open connection conn; reply: its unique name */
-        AGENT_ACQUIRE,          /* helpers, min, wait_usec, tag; reply: path, granted */
+        AGENT_ACQUIRE,          /* helpers, min, wait_usec, tag, node, strict_node, ttl_usec;
+                                 * reply: path, granted */
         AGENT_ACQUIRE_ASYNC,    /* send it, do not wait for the reply */
         AGENT_RELEASE,          /* path */
         AGENT_SHRINK,           /* path, count; reply: granted */
@@ -135,7 +151,9 @@ typedef struct AgentCmd {
         AgentOp op;
         unsigned conn;
         uint32_t helpers, min, count;
-        uint64_t wait_usec;
+        uint64_t wait_usec, ttl_usec;
+        bool on_node, strict_node;      /* on_node false: node -1 */
+        int32_t node;
         char path[STRESS_PATH_MAX];
         char tag[32];
         AgentFn fn;             /* AGENT_RUN: valid in the agent, a fork of this process */
