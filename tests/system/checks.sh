@@ -376,16 +376,16 @@ main() {
         check admin-group check_admin_group
         check raise-priority check_raise
         check hugetlb-job check_hugetlb_job
-        check_here hold hold_start
+        check_here hold-for-status hold_start
         check padctl-status check_status
         check journal check_journal
         check unit-clean check_unit_clean
         hold_stop
         check security check_security
-        check_here hold hold_start
+        check_here hold-for-restart hold_start
         check books-restart check_books_restart
         hold_stop
-        check_here hold hold_start
+        check_here hold-for-sigkill hold_start
         check books-sigkill check_books_sigkill
         hold_stop
         check watchdog check_watchdog
