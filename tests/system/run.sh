@@ -16,7 +16,7 @@ set -euo pipefail
 SRCDIR=$(cd "$(dirname "$0")" && pwd)
 TOPDIR=$(cd "$SRCDIR/../.." && pwd)
 CACHE=/var/cache/paddd-test
-WORKDIR= SYS_CLIENT= TIMEOUT=480
+WORKDIR= SYS_CLIENT= TIMEOUT=600
 SUITE=bookworm
 # The suites the host's apt uses too, so the versions in the cache key are the guest's.
 MIRRORS=("deb http://deb.debian.org/debian bookworm main"
