@@ -27,6 +27,7 @@ typedef struct BudgetLimits {
         unsigned max_leases_per_client;  /* leases plus queued requests of one client */
         unsigned max_waiting;            /* queued requests machine-wide */
         unsigned max_waiting_per_user;   /* queued requests of one user; 0: no cap below max_waiting */
+        unsigned max_leases_per_user;    /* leases plus queued requests of one user; 0: no cap */
 } BudgetLimits;
 
 typedef struct BudgetRequest {

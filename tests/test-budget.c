@@ -621,6 +621,30 @@ START_TEST(test_waiting_per_user) {
 }
 END_TEST
 
+START_TEST(test_leases_per_user) {
+        const unsigned cpus[] = { 4 }, nmax[] = { 4 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 4, nmax, 0, 64, 16);
+        BudgetLimits limits = { .max_helpers = 4, .node_max = (unsigned *) nmax, .max_leases_per_client = 64,
+                                .max_waiting = 16, .max_leases_per_user = 3 };
+        BudgetClient *c = client(b, 7), *c2 = client(b, 7), *d = client(b, 8);
+        BudgetLease *l = NULL, *first;
+        BudgetWaiter *w = NULL;
+        BudgetRequest zero = req(1, 0, -1), all = req(4, 4, -1);
+
+        ck_assert_int_eq(budget_set_limits(b, &limits), 0);
+        first = grant(c, zero);
+        (void) grant(c2, zero);
+        ck_assert_int_eq(budget_enqueue(c2, &all, NULL, &w), 0);
+        /* Two leases and a waiter of uid 7 over two connections: its fourth is refused. */
+        ck_assert_int_eq(budget_acquire(c, &zero, &l), PAD_ERROR_LIMITS_EXCEEDED);
+        ck_assert_int_eq(budget_enqueue(c, &all, NULL, &w), PAD_ERROR_LIMITS_EXCEEDED);
+        ck_assert_int_eq(budget_acquire(d, &zero, &l), 0);
+        budget_lease_free(first);
+        ck_assert_int_eq(budget_acquire(c, &zero, &l), 0);
+}
+END_TEST
+
 START_TEST(test_waiter_free) {
         const unsigned cpus[] = { 2, 2 }, nmax[] = { 1, 1 };
         _cleanup_(topology_freep) Topology *t = topo(2, cpus);
@@ -970,6 +994,7 @@ static Suite *budget_suite(void) {
         tcase_add_test(tc, test_waiters_first);
         tcase_add_test(tc, test_user_capped_head);
         tcase_add_test(tc, test_waiting_per_user);
+        tcase_add_test(tc, test_leases_per_user);
         tcase_add_test(tc, test_waiter_free);
         tcase_add_test(tc, test_client_free);
         tcase_add_test(tc, test_ids_never_reused);
