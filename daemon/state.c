@@ -232,6 +232,8 @@ static int books_add(StateBooks *b, const StateLease *l) {
 }
 
 static int apply_record(StateBooks *b, char **tok, unsigned n, bool snapshot) {
+        BudgetPlacement placement[STATE_PLACEMENT_MAX];
+        unsigned n_placement;
         StateLease l;
         uint64_t id;
         bool found;
@@ -262,7 +264,12 @@ static int apply_record(StateBooks *b, char **tok, unsigned n, bool snapshot) {
                 b->n_leases--;
                 return 0;
         }
-        return parse_placement(tok[2], b->leases[i].placement, &b->leases[i].n_placement);
+        /* Parsed aside first: a bad placement leaves the lease as it was. */
+        if (parse_placement(tok[2], placement, &n_placement) < 0)
+                return -EBADMSG;
+        memcpy(b->leases[i].placement, placement, n_placement * sizeof(*placement));
+        b->leases[i].n_placement = n_placement;
+        return 0;
 }
 
 int state_apply(StateBooks *books, const char *text, size_t len, bool snapshot, unsigned *ret_line) {

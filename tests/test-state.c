@@ -127,6 +127,21 @@ START_TEST(test_records_refused) {
 }
 END_TEST
 
+/* A G record refused for its placement leaves the lease's placement as it was. */
+START_TEST(test_shrink_refused_keeps_lease) {
+        StateBooks b = { .next_id = 1 };
+        unsigned line = 0;
+
+        ck_assert_int_eq(apply(&b, "L 1 :1.1 0 10 0 0 0 0 0 - 0:3,1:2\nG 1 0:3,1:x\n", false, &line), -EBADMSG);
+        ck_assert_uint_eq(line, 2);
+        ck_assert_uint_eq(b.n_leases, 1);
+        ck_assert_uint_eq(b.leases[0].n_placement, 2);
+        ck_assert_int_eq(b.leases[0].placement[1].node, 1);
+        ck_assert_uint_eq(b.leases[0].placement[1].helpers, 2);
+        state_books_done(&b);
+}
+END_TEST
+
 START_TEST(test_snapshot_next_id_below_leases) {
         StateBooks b = { .next_id = 1 };
         unsigned line = 0;
@@ -289,6 +304,7 @@ int main(void) {
 
         tcase_add_test(tc, test_records_round_trip);
         tcase_add_loop_test(tc, test_records_refused, 0, (int) (sizeof bad_records / sizeof bad_records[0]));
+        tcase_add_test(tc, test_shrink_refused_keeps_lease);
         tcase_add_test(tc, test_snapshot_next_id_below_leases);
         suite_add_tcase(s, tc);
         tc = tcase_create("store");
