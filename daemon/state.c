@@ -106,13 +106,15 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+/* In [min, max]; "-0" is 0. The magnitude is bounded before it is negated, so no value
+ * read can overflow an int. */
 static int parse_int(const char *s, int min, int max, int *ret) {
         uint64_t v;
         bool neg = *s == '-';
 
-        if (parse_u64(s + neg, (uint64_t) (neg ? -(int64_t) min : max), &v) < 0)
+        if (parse_u64(s + neg, neg ? (min < 0 ? (uint64_t) -(int64_t) min : 0) : (uint64_t) max, &v) < 0)
                 return -EBADMSG;
-        *ret = neg ? -(int) v : (int) v;
+        *ret = neg ? (int) -(int64_t) v : (int) v;
         return 0;
 }
 
