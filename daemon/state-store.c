@@ -228,10 +228,14 @@ int state_store_load(StateStore *s, StateBooks *ret, const char **ret_what) {
 }
 
 int state_store_append(StateStore *s, const char *records, size_t len) {
-        _cleanup_free_ char *framed = malloc(len + len / 2 + 64);
-        size_t n = 0;
+        _cleanup_free_ char *framed = NULL;
+        size_t n = 0, lines = 1;
         int r;
 
+        /* Each line grows by its check, however short it is; sprintf adds a NUL. */
+        for (const char *p = records; (p = memchr(p, '\n', len - (size_t) (p - records))); p++)
+                lines++;
+        framed = malloc(len + lines * STORE_LINE_CHECK + 2);
         if (!framed)
                 return -ENOMEM;
         /* The first append to a new store commits the header it names. */

@@ -225,6 +225,30 @@ START_TEST(test_store_reopen_and_torn) {
 }
 END_TEST
 
+/* One append of many short records: each grows by its check, and all of them count. */
+START_TEST(test_store_append_many_short) {
+        int fd = memfd_create("books", MFD_CLOEXEC);
+        char records[STATE_RECORD_MAX * 2];
+        StateStore *s = NULL;
+        StateLease l = sample(1);
+        StateBooks b;
+        size_t len;
+
+        ck_assert_int_ge(fd, 0);
+        len = state_format_lease(&l, records);
+        for (unsigned i = 0; i < 40; i++)
+                len += state_format_shrink(1, l.placement, 1, records + len);
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        ck_assert_int_eq(state_store_append(s, records, len), 0);
+        state_store_free(s);
+        b = load(fd);
+        ck_assert_uint_eq(b.n_leases, 1);
+        ck_assert_uint_eq(b.leases[0].n_placement, 1);
+        state_books_done(&b);
+        close(fd);
+}
+END_TEST
+
 START_TEST(test_store_compaction) {
         int fd = memfd_create("books", MFD_CLOEXEC);
         StateBooks mirror = { .next_id = 1 }, b;
@@ -312,6 +336,7 @@ int main(void) {
         suite_add_tcase(s, tc);
         tc = tcase_create("store");
         tcase_add_test(tc, test_store_reopen_and_torn);
+        tcase_add_test(tc, test_store_append_many_short);
         tcase_add_test(tc, test_store_compaction);
         tcase_add_test(tc, test_store_damaged_header);
         suite_add_tcase(s, tc);
