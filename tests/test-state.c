@@ -225,6 +225,40 @@ START_TEST(test_store_reopen_and_torn) {
 }
 END_TEST
 
+/* A journal damaged mid-way ends at the damage; an append over the damage does not bring
+ * back the lines after it, even when it ends exactly where one of them begins. */
+START_TEST(test_store_append_over_damage) {
+        int fd = memfd_create("books", MFD_CLOEXEC);
+        char buf[STATE_RECORD_MAX];
+        StateStore *s = NULL;
+        StateLease l1 = sample(1), l2 = sample(2);
+        StateBooks b;
+        const char *what;
+        size_t len1;
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        len1 = state_format_lease(&l1, buf);
+        ck_assert_int_eq(state_store_append(s, buf, len1), 0);
+        ck_assert_int_eq(state_store_append(s, "D 1\n", 4), 0);
+        ck_assert_int_eq(state_store_append(s, buf, state_format_lease(&l2, buf)), 0);
+        state_store_free(s);
+        /* The D line's newline, 4096 + the framed L line + "D 1 *xxxxxxxx", is damaged. */
+        ck_assert_int_eq(pwrite(fd, "&", 1, 4096 + len1 + 10 + 13), 1);
+
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        ck_assert_int_eq(state_store_load(s, &b, &what), 0);
+        ck_assert_uint_eq(b.n_leases, 1);
+        state_books_done(&b);
+        ck_assert_int_eq(state_store_append(s, "D 1\n", 4), 0);      /* as long as the damaged line */
+        state_store_free(s);
+        b = load(fd);
+        ck_assert_uint_eq(b.n_leases, 0);
+        state_books_done(&b);
+        close(fd);
+}
+END_TEST
+
 /* One append of many short records: each grows by its check, and all of them count. */
 START_TEST(test_store_append_many_short) {
         int fd = memfd_create("books", MFD_CLOEXEC);
@@ -337,6 +371,7 @@ int main(void) {
         tc = tcase_create("store");
         tcase_add_test(tc, test_store_reopen_and_torn);
         tcase_add_test(tc, test_store_append_many_short);
+        tcase_add_test(tc, test_store_append_over_damage);
         tcase_add_test(tc, test_store_compaction);
         tcase_add_test(tc, test_store_damaged_header);
         suite_add_tcase(s, tc);
