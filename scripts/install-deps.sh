@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Install what paddd needs to build and test on Debian 12, only what is missing.
-# Usage: scripts/install-deps.sh [--vm]   (--vm adds what the QEMU test suite needs)
+# Usage: scripts/install-deps.sh [--vm] [--fuzz]
+#   --vm adds what the QEMU test suite needs, --fuzz clang and its fuzzer runtime (fuzz/)
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libnuma-dev libcap-dev
       libinih-dev check dbus-daemon dbus-bin systemd util-linux python3 procps)
-if [[ ${1:-} == --vm ]]; then
-        pkgs+=(qemu-system-x86 busybox-static cpio xz-utils)
-fi
+for arg in "$@"; do
+        case $arg in
+        --vm) pkgs+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
+        --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+        *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+        esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
