@@ -45,7 +45,7 @@ typedef struct Model {
          * the excuse lasts until the use is back within the cap. */
         bool machine_excused, node_excused[NODES_MAX], user_excused[USERS];
         /* The limits the budget cannot be asked for. */
-        unsigned per_user, per_client, max_waiting;
+        unsigned per_user, per_client, max_waiting, waiting_per_user;
 } Model;
 
 static bool input_take(Input *in, uint8_t *ret) {
@@ -134,7 +134,7 @@ static void check_lease(const Model *m, const BudgetLease *l) {
 
 static void check_all(Model *m) {
         Uses u = model_uses(m);
-        unsigned n_leases = 0, n_waiters = 0, per_client[CLIENTS] = {};
+        unsigned n_leases = 0, n_waiters = 0;
         uint64_t prev = 0;
 
         for (unsigned i = 0; i < LEASES; i++)
@@ -143,10 +143,7 @@ static void check_all(Model *m) {
                         n_leases++;
                 }
         for (unsigned i = 0; i < WAITERS; i++)
-                if (m->waiters[i]) {
-                        n_waiters++;
-                        per_client[m->waiter_client[i]]++;
-                }
+                n_waiters += m->waiters[i] != NULL;
         /* The budget's own list: every lease once, in id order. */
         for (const BudgetLease *l = budget_next_lease(m->b, NULL); l; l = budget_next_lease(m->b, l)) {
                 check(budget_lease_get_id(l) > prev, "the lease list not in id order");
@@ -213,6 +210,8 @@ static void limits_arg(Model *m, Input *in, BudgetLimits *l, unsigned *nm) {
         l->max_per_user = input_byte(in) % 10;
         l->max_leases_per_client = input_byte(in) % 7;
         l->max_waiting = input_byte(in) % 9;
+        l->max_waiting_per_user = input_byte(in) % 4;
+        m->waiting_per_user = l->max_waiting_per_user;
         m->per_user = l->max_per_user;
         m->per_client = l->max_leases_per_client;
         m->max_waiting = l->max_waiting;
@@ -267,30 +266,51 @@ static int request_error(const Model *m, const BudgetRequest *r) {
         return 0;
 }
 
-/* What the request may get now: within the machine, user and allowed nodes' free slots. */
-static unsigned grant_bound(const Model *m, unsigned ci, const BudgetRequest *r) {
+static bool node_reachable(const Model *m, const BudgetRequest *r, unsigned i) {
+        return (!r->allowed || r->allowed[i]) && (!r->strict_node || r->node < 0 || m->t->nodes[i].id == r->node);
+}
+
+/* What the request may get now, with nothing set aside for waiters: within the machine's,
+ * (with_user) the user's and the reachable nodes' free slots. */
+static unsigned free_bound(const Model *m, unsigned ci, const BudgetRequest *r, bool with_user) {
         Uses u = model_uses(m);
         unsigned want = MIN(r->helpers, free_of(budget_get_max_helpers(m->b), u.machine)), nodes = 0;
 
-        if (m->per_user)
+        if (m->per_user && with_user)
                 want = MIN(want, free_of(m->per_user, u.user[user_index(m->uid[ci])]));
         for (unsigned i = 0; i < m->t->n_nodes; i++)
-                if ((!r->allowed || r->allowed[i]) && (!r->strict_node || r->node < 0 ||
-                                                       m->t->nodes[i].id == r->node))
+                if (node_reachable(m, r, i))
                         nodes += free_of(node_max(m, i), u.node[i]);
         return MIN(want, nodes);
+}
+
+static unsigned grant_bound(const Model *m, unsigned ci, const BudgetRequest *r) {
+        return free_bound(m, ci, r, true);
+}
+
+/* Whether min is above what the caps could give with every slot free. */
+static bool never_fits(const Model *m, const BudgetRequest *r) {
+        unsigned cap = budget_get_max_helpers(m->b), nodes = 0;
+
+        if (m->per_user)
+                cap = MIN(cap, m->per_user);
+        for (unsigned i = 0; i < m->t->n_nodes; i++)
+                if (node_reachable(m, r, i))
+                        nodes += node_max(m, i);
+        return r->min > MIN(cap, nodes);
 }
 
 /* A new lease from a grant: its id is new and the largest yet, it has what the caps allowed,
  * and its placement keeps to the request. */
 static void check_grant(Model *m, const BudgetLease *l, const BudgetRequest *r, unsigned bound,
-                        const Uses *before) {
+                        bool exact, const Uses *before) {
         unsigned granted = budget_lease_get_granted(l);
 
         check(budget_lease_get_id(l) > m->last_id, "a lease id that is not new");
         m->last_id = budget_lease_get_id(l);
         check(granted >= r->min && granted <= r->helpers, "a grant outside min..helpers");
-        check(granted == bound, "a grant smaller or larger than the caps allow");
+        check(granted <= bound, "a grant larger than the free slots");
+        check(!exact || granted == bound, "a grant smaller than the caps allow");
         for (unsigned k = 0; k < budget_lease_get_n_placement(l); k++) {
                 int node, i;
                 unsigned h;
@@ -301,7 +321,7 @@ static void check_grant(Model *m, const BudgetLease *l, const BudgetRequest *r, 
                 check(!r->strict_node || r->node < 0 || node == r->node, "a strict request placed elsewhere");
                 check(before->node[i] + h <= MAX(node_max(m, i), before->node[i]),
                       "a grant pushed a node past its cap");
-                if (k == 0 && r->node >= 0) {
+                if (k == 0 && r->node >= 0 && exact) {
                         int o = topology_node_index(m->t, r->node);
 
                         if ((!r->allowed || r->allowed[o]) && free_of(node_max(m, (unsigned) o), before->node[o]) > 0)
@@ -346,15 +366,28 @@ static unsigned n_waiters(const Model *m) {
         return n;
 }
 
+static int oldest_waiter(const Model *m);
+
+static unsigned user_waiters(const Model *m, uid_t uid) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < WAITERS; i++)
+                n += m->waiters[i] && m->uid[m->waiter_client[i]] == uid;
+        return n;
+}
+
+/* With nobody waiting, a request gets all the caps allow (Busy only below its min); with
+ * waiters, what the first of them could already use is set aside for it: a request of
+ * another user never takes that. */
 static void op_acquire(Model *m, Input *in) {
         int ci = used_slot((void *const *) m->clients, CLIENTS, input_byte(in));
         int slot = free_slot((void *const *) m->leases, LEASES, input_byte(in));
-        bool allowed[NODES_MAX];
+        bool allowed[NODES_MAX], head_guarded = false;
         BudgetRequest r;
         BudgetLease *l = NULL;
         Uses before = model_uses(m);
-        unsigned bound;
-        int ret, expect;
+        unsigned bound, head_free = 0;
+        int ret, expect, head = oldest_waiter(m);
 
         request_arg(m, in, &r, allowed);
         if (ci < 0 || slot < 0)
@@ -362,18 +395,38 @@ static void op_acquire(Model *m, Input *in) {
         expect = request_error(m, &r);
         if (!expect && client_count(m, (unsigned) ci) >= m->per_client)
                 expect = PAD_ERROR_LIMITS_EXCEEDED;
+        if (!expect && never_fits(m, &r))
+                expect = PAD_ERROR_NEVER_FITS;
         bound = grant_bound(m, (unsigned) ci, &r);
         if (!expect && bound < r.min)
                 expect = PAD_ERROR_BUSY;
+        if (head >= 0) {
+                const BudgetRequest *hr = &m->waiter_req[head];
+                unsigned hc = m->waiter_client[head];
+
+                head_free = grant_bound(m, hc, hr);
+                /* Held back by the machine or its nodes, not its own user's cap, and not
+                 * sharing that cap with this request. */
+                head_guarded = head_free < hr->min && free_bound(m, hc, hr, false) < hr->min &&
+                               (m->per_user == 0 || m->uid[hc] != m->uid[ci]);
+        }
         ret = budget_acquire(m->clients[ci], &r, &l);
-        check(ret == expect, "budget_acquire: not the result the request and the caps call for");
+        if (head >= 0 && expect == PAD_ERROR_BUSY)
+                check(ret == PAD_ERROR_BUSY, "budget_acquire: not Busy below min with waiters");
+        else if (head >= 0 && expect == 0)
+                check(ret == 0 || ret == PAD_ERROR_BUSY, "budget_acquire: not 0 or Busy with waiters");
+        else
+                check(ret == expect, "budget_acquire: not the result the request and the caps call for");
         if (ret != 0) {
                 check(budget_get_in_use(m->b) == before.machine, "a refused request took slots");
                 return;
         }
         check(l != NULL, "budget_acquire: 0 without a lease");
-        check_grant(m, l, &r, bound, &before);
+        check_grant(m, l, &r, bound, head < 0, &before);
         m->leases[slot] = l;
+        if (head_guarded)
+                check(grant_bound(m, m->waiter_client[head], &m->waiter_req[head]) >= head_free,
+                      "a request took slots set aside for the first waiter");
 }
 
 static void op_enqueue(Model *m, Input *in) {
@@ -389,7 +442,10 @@ static void op_enqueue(Model *m, Input *in) {
         if (ci < 0)
                 return;
         expect = request_error(m, &r);
-        if (!expect && (client_count(m, (unsigned) ci) >= m->per_client || n_waiters(m) >= m->max_waiting))
+        if (!expect && never_fits(m, &r))
+                expect = PAD_ERROR_NEVER_FITS;
+        if (!expect && (client_count(m, (unsigned) ci) >= m->per_client || n_waiters(m) >= m->max_waiting ||
+                        (m->waiting_per_user && user_waiters(m, m->uid[ci]) >= m->waiting_per_user)))
                 expect = PAD_ERROR_LIMITS_EXCEEDED;
         ret = budget_enqueue(m->clients[ci], &r, (void *) (uintptr_t) (slot + 1), &w);
         check(ret == expect, "budget_enqueue: not the result the request and the limits call for");
@@ -413,34 +469,41 @@ static int oldest_waiter(const Model *m) {
         return o;
 }
 
-/* The budget serves its queue in order: dispatch serves the oldest waiter when the caps meet
- * its min, and nothing while they do not. */
+/* Dispatch serves the first waiter whose min fits in what those ahead of it leave: the
+ * oldest, with all the caps allow, whenever it fits; a later one only when the oldest does
+ * not fit, and never one that does not fit even with nothing set aside. */
 static void op_dispatch(Model *m, Input *in) {
         unsigned rounds = 1 + input_byte(in) % 4;
 
         for (unsigned n = 0; n < rounds; n++) {
-                int slot = free_slot((void *const *) m->leases, LEASES, 0), w = oldest_waiter(m);
+                int slot = free_slot((void *const *) m->leases, LEASES, 0), head = oldest_waiter(m), w;
                 Uses before = model_uses(m);
                 void *userdata = NULL;
                 BudgetLease *l = NULL;
-                unsigned bound = 0;
+                bool head_fits;
+                unsigned bound;
                 int ret;
 
                 if (slot < 0)
                         return;
-                if (w >= 0)
-                        bound = grant_bound(m, m->waiter_client[w], &m->waiter_req[w]);
+                head_fits = head >= 0 && grant_bound(m, m->waiter_client[head], &m->waiter_req[head]) >=
+                                                 m->waiter_req[head].min;
                 ret = budget_dispatch(m->b, &userdata, &l);
-                check(ret == (w >= 0 && bound >= m->waiter_req[w].min),
-                      "budget_dispatch: not the verdict the head of the queue and the caps call for");
+                check(ret == 0 || ret == 1, "budget_dispatch: an error");
+                check(ret == 1 || !head_fits, "budget_dispatch: nothing served though the first waiter fits");
                 if (ret == 0) {
                         check(budget_get_in_use(m->b) == before.machine, "a dispatch of nothing took slots");
                         return;
                 }
-                check(userdata == (void *) (uintptr_t) (w + 1), "budget_dispatch served another waiter than the oldest");
+                w = (int) ((uintptr_t) userdata - 1);
+                check(w >= 0 && w < (int) WAITERS && m->waiters[w], "budget_dispatch: a waiter the model does not hold");
+                check(!head_fits || w == head, "budget_dispatch passed over a first waiter that fits");
                 check(l && budget_lease_get_client(l) == m->clients[m->waiter_client[w]],
                       "a dispatched lease of another client");
-                check_grant(m, l, &m->waiter_req[w], bound, &before);
+                /* The model does not hold the new lease yet: this is the bound before it. */
+                bound = grant_bound(m, m->waiter_client[w], &m->waiter_req[w]);
+                check(bound >= m->waiter_req[w].min, "budget_dispatch served a waiter the caps cannot meet");
+                check_grant(m, l, &m->waiter_req[w], bound, w == head, &before);
                 m->waiters[w] = NULL;
                 m->leases[slot] = l;
         }
