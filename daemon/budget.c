@@ -471,7 +471,7 @@ int budget_acquire(BudgetClient *c, const BudgetRequest *req, BudgetLease **ret)
 
 /* Charge exactly the placement a lease had before a restart. Caps are not checked: nothing
  * granted is revoked, as on a reload. Ids must come in increasing order, above any id the
- * budget gave out. */
+ * budget gave out and low enough that next_id cannot wrap to 0 and give ids out again. */
 int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement, unsigned n,
                  BudgetLease **ret) {
         Budget *b;
@@ -480,7 +480,7 @@ int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement,
         if (!c || !ret || id == 0 || (n > 0 && !placement))
                 return -EINVAL;
         b = c->budget;
-        if (id < b->next_id || n > b->n_nodes)
+        if (id < b->next_id || id > BUDGET_ID_MAX || n > b->n_nodes)
                 return PAD_ERROR_INVALID_ARGS;
         for (unsigned k = 0; k < n; k++) {
                 if (budget_index(b, placement[k].node) < 0)
@@ -508,6 +508,7 @@ uint64_t budget_get_next_id(const Budget *b) {
 }
 
 void budget_set_next_id(Budget *b, uint64_t id) {
+        id = MIN(id, BUDGET_ID_MAX + 1);
         if (id > b->next_id)
                 b->next_id = id;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what paddd needs to build and test on Debian 12, only what is missing.
-# Usage: scripts/install-deps.sh [--vm] [--system]   (--vm adds what the QEMU test suite
-# needs; --system what the system suite needs: QEMU, mmdebstrap and the Debian package tools)
+# Usage: scripts/install-deps.sh [--vm] [--system] [--fuzz]   (--vm adds what the QEMU test
+# suite needs; --system what the system suite needs: QEMU, mmdebstrap and the Debian package
+# tools; --fuzz clang and its fuzzer runtime, for fuzz/)
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libnuma-dev libcap-dev
@@ -10,6 +11,7 @@ for arg in "$@"; do
         case $arg in
         --vm) pkgs+=(qemu-system-x86 busybox-static cpio xz-utils) ;;
         --system) pkgs+=(qemu-system-x86 cpio mmdebstrap dpkg-dev debhelper lintian) ;;
+        --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
         *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
         esac
 done

@@ -704,6 +704,31 @@ START_TEST(test_client_free) {
 }
 END_TEST
 
+/* Ids near the top of uint64_t are refused, so the counter never wraps to 0 and hands out
+ * ids it gave before. */
+START_TEST(test_ids_never_wrap) {
+        const unsigned cpus[] = { 2 }, nmax[] = { 2 };
+        const BudgetPlacement p = { .node = 0, .helpers = 1 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 2, nmax, 0, 64, 16);
+        BudgetClient *c = client(b, 0);
+        BudgetLease *l = NULL, *m;
+
+        ck_assert_int_eq(budget_adopt(c, UINT64_MAX - 1, &p, 1, &l), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(budget_adopt(c, BUDGET_ID_MAX + 1, &p, 1, &l), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(budget_adopt(c, BUDGET_ID_MAX, &p, 1, &l), 0);
+        budget_set_next_id(b, UINT64_MAX);
+        ck_assert_uint_eq(budget_get_next_id(b), BUDGET_ID_MAX + 1);
+        m = grant(c, req(1, 0, -1));
+        ck_assert_uint_eq(budget_lease_get_id(m), BUDGET_ID_MAX + 1);
+        ck_assert_ptr_eq(budget_next_lease(b, NULL), l);
+        ck_assert_ptr_eq(budget_next_lease(b, l), m);
+        /* Past the bound already, a high id leaves next_id where it is. */
+        budget_set_next_id(b, UINT64_MAX);
+        ck_assert_uint_eq(budget_get_next_id(b), BUDGET_ID_MAX + 2);
+}
+END_TEST
+
 START_TEST(test_ids_never_reused) {
         const unsigned cpus[] = { 2 }, nmax[] = { 2 };
         _cleanup_(topology_freep) Topology *t = topo(1, cpus);
@@ -998,6 +1023,7 @@ static Suite *budget_suite(void) {
         tcase_add_test(tc, test_waiter_free);
         tcase_add_test(tc, test_client_free);
         tcase_add_test(tc, test_ids_never_reused);
+        tcase_add_test(tc, test_ids_never_wrap);
         tcase_add_loop_test(tc, test_random_properties, 0, 4);
         tcase_add_test(tc, test_random_waiters);
         suite_add_tcase(s, tc);
