@@ -113,3 +113,12 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
  * many. present and ret_count may be NULL. Needs userfaultfd (UFFD_USER_MODE_ONLY suffices). */
 int pad_hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count);
+
+/* hugetlb.c: where pad_hugetlb_fallocate() turns parallel (bytes of the call) and the least
+ * a helper's chunk holds. Set only by tests, before any call, to reach the parallel path with
+ * a small pool. */
+typedef struct HugetlbTuning {
+        uint64_t parallel_min;
+        uint64_t min_chunk;
+} HugetlbTuning;
+extern HugetlbTuning hugetlb_tuning;
