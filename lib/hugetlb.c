@@ -3,21 +3,21 @@
  * inode lock for the whole call, so it runs on one CPU; MADV_POPULATE_WRITE on disjoint
  * ranges of a shared writable mapping of the file allocates the same page-cache pages in
  * parallel. This file owns the choice of path and the paths: (1) what the kernel would refuse
- * before allocating anything (file type, access mode, seals against growth, RLIMIT_FSIZE,
- * modes other than 0 and KEEP_SIZE, negative or overflowing ranges, files elsewhere than
- * hugetlbfs) goes to fallocate(2) unchanged; (2) below hugetlb_tuning.parallel_min, or with one
- * thread, one fallocate(2) call; (3) where no writable mapping or no userfaultfd can be had,
- * the kernel's fallocate page by page on one thread, st_blocks telling which pages the call
- * allocated; (4) otherwise the probe of the pages the file has (a read-only private MAP_NORESERVE
- * mapping registered with a userfaultfd in SIGBUS mode: MADV_POPULATE_READ maps a page that
- * exists and fails with EFAULT on a hole, allocating and reserving nothing) and the
- * population job: pages below EOF (and, in mode 0, up to the new size when the growth can be
- * undone exactly) through the mapping in parallel, the rest through the kernel's
- * fallocate(KEEP_SIZE). Every path but (1) ends with the caller's own fallocate(2), which
- * then finds every page there: the kernel makes its own checks, sets the size and ctime.
- * On failure part-way the pages the call allocated are punched out, the size, atime and
- * mtime are put back and reservations of shared mappings the pages had consumed are made
- * again (the undo). */
+ * before allocating (file type, access mode, F_SEAL_GROW and RLIMIT_FSIZE against the new
+ * end, modes other than 0 and KEEP_SIZE, negative or overflowing ranges, files elsewhere than
+ * hugetlbfs) goes to fallocate(2) unchanged; (2) small or single-threaded calls on a file
+ * without pages are one fallocate(2), undone from st_blocks on failure; (3) small calls on a
+ * file with pages, and calls where no writable mapping or no userfaultfd can be had, are the
+ * kernel's fallocate page by page on one thread, st_blocks telling which pages the call
+ * allocated; (4) otherwise the probe of the pages the file has (a read-only private
+ * MAP_NORESERVE mapping registered with a userfaultfd in SIGBUS mode: MADV_POPULATE_READ maps
+ * a page that exists and fails with EFAULT on a hole, allocating and reserving nothing), the
+ * up-front pool check and the population job: whole pages below EOF (and, in mode 0, up to
+ * the new size when the growth can be undone exactly) through the mapping in parallel, the
+ * rest through the kernel's fallocate(KEEP_SIZE). Paths (3) and (4) end with the caller's own
+ * fallocate(2), which then finds every page there: the kernel makes its checks and sets size
+ * and ctime. The undo punches out the pages the call allocated, puts size, atime and mtime
+ * back, and makes again the reservations of shared mappings those pages had consumed. */
 #include "internal.h"
 
 #include <fcntl.h>

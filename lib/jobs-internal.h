@@ -110,7 +110,8 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
 
 /* hugetlb.c: present[i] = 1 if huge page i of [from, to) exists in the hugetlbfs file fd
  * (also beyond its EOF), found without allocating or reserving a page; ret_count gets how
- * many. present and ret_count may be NULL. Needs userfaultfd (UFFD_USER_MODE_ONLY suffices). */
+ * many. present and ret_count may be NULL. Needs userfaultfd (UFFD_USER_MODE_ONLY suffices)
+ * and an fd open for reading (a write-sealed memfd will do). */
 int pad_hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count);
 
