@@ -116,6 +116,7 @@ typedef enum Kind { K_MOUNT, K_LIMITED, K_MINSIZE, K_MEMFD, K_GIANT, K_DIR, K_FI
 
 enum {
         LEN_POOL_PLUS = -1,             /* len: the free pages + 8, in pages */
+        MAP_ALL_FREE = 1u << 30,        /* map_pages: every unreserved free page (size and len too) */
 };
 
 typedef struct Case {
@@ -160,6 +161,7 @@ static const Case cases[] = {
         { "pool too small up front", K_MOUNT, 0, 0, 0, 0, LEN_POOL_PLUS },
         { "pool too small, pages there", K_MOUNT, P(4), 0x5, 0, 0, LEN_POOL_PLUS },
         { "reserved by a mapping of the file", K_MOUNT, P(8), 0, 0, 0, P(8), .map_pages = 8 },
+        { "every free page reserved for the file", K_MOUNT, 0, 0, 0, 0, 0, .map_pages = MAP_ALL_FREE },
         { "reserved in part, growing", K_MOUNT, P(4), 0x1, 0, 0, P(10), .map_pages = 4 },
         { "reserved, then the mount's limit", K_LIMITED, P(8), 0, 0, 0, P(10), .map_pages = 8 },
         { "min_size mount", K_MINSIZE, 0, 0, 0, 0, P(4) },
@@ -345,10 +347,18 @@ static void on_sigxfsz(int sig) {
         n_sigxfsz++;
 }
 
-static int64_t case_len(const Case *k, Pool p) {
+/* The case with the sizes that depend on the pool now filled in. */
+static Case resolve(const Case *k) {
+        Case r = *k;
+        Pool p = pool_now(case_page(k));
+
         if (k->len == LEN_POOL_PLUS)
-                return P(p.free_pages + 8);
-        return k->len;
+                r.len = P(p.free_pages + 8);
+        if (k->map_pages == MAP_ALL_FREE) {
+                r.map_pages = (unsigned) (p.free_pages - p.resv);
+                r.size = r.len = P(r.map_pages);
+        }
+        return r;
 }
 
 static void apply_rlimit(const Case *k) {
@@ -392,11 +402,13 @@ static void set_threads(bool two, uint64_t hp, pad_io_opts *o) {
 }
 
 START_TEST(test_diff) {
-        const Case *k = &cases[_i / 2];
+        Case r = resolve(&cases[_i / 2]);
+        const Case *k = &r;
         bool two = _i % 2;
         uint64_t hp = case_page(k);
         char msg[256] = "";
         pad_io_opts o = { .node = PAD_NODE_ANY, .ret_msg = msg, .ret_msg_len = sizeof(msg) };
+        struct timespec pause = { 0, 20 * 1000 * 1000 };    /* past the timestamp granularity */
 
         if (k->kind == K_GIANT && giant_skip) {
                 printf("test-hugetlb-diff: %s: skipped: %s\n", k->name, giant_skip);
@@ -404,31 +416,30 @@ START_TEST(test_diff) {
         }
         set_threads(two, hp, &o);
         signal(SIGXFSZ, on_sigxfsz);
-        File twin = make_file(k, true), ours = make_file(k, false);
-        Snap t0 = snap(&twin, k, PAGES_THEN_TIMES), o0 = snap(&ours, k, NO_PAGES);
-        struct timespec pause = { 0, 20 * 1000 * 1000 };    /* past the timestamp granularity */
-        nanosleep(&pause, NULL);
 
+        /* The twin first, alone: its pages go back before ours is made, so the pool holds one
+         * file's at a time. The library's drop of free and resv must be the twin's, none when
+         * the twin's call failed (the model is then the twin before the call). */
+        File twin = make_file(k, true);
+        Snap t0 = snap(&twin, k, PAGES_THEN_TIMES);
+        nanosleep(&pause, NULL);
         Pool p0 = pool_now(hp);
-        int64_t len = case_len(k, p0);
         apply_rlimit(k);
-        int rt = fallocate(twin.fd, k->mode, (off_t) k->offset, (off_t) len) < 0 ? -errno : 0;
+        int rt = fallocate(twin.fd, k->mode, (off_t) k->offset, (off_t) k->len) < 0 ? -errno : 0;
         lift_rlimit();
         int sig_t = n_sigxfsz;
         Pool p1 = pool_now(hp);
         Snap t1 = snap(&twin, k, TIMES_THEN_PAGES);
-        /* The twin's pages go back before ours are taken, so the pool holds one file's: the
-         * library's drop of free and resv must then be the twin's (none when the twin's
-         * call failed: the model is the twin before the call). */
         drop_file(&twin);
-        Pool d = { p0.free_pages - p1.free_pages, p0.resv - p1.resv };
-        if (rt < 0)
-                d = (Pool) {};
-        p1 = pool_now(hp);
+        Pool d = rt < 0 ? (Pool) {} : (Pool) { p0.free_pages - p1.free_pages, p0.resv - p1.resv };
 
+        File ours = make_file(k, false);
+        Snap o0 = snap(&ours, k, NO_PAGES);
+        nanosleep(&pause, NULL);
+        p1 = pool_now(hp);
         apply_rlimit(k);
         pad_job_stats stats = {};
-        int ro = pad_hugetlb_fallocate(NULL, ours.fd, k->mode, (uint64_t) k->offset, (uint64_t) len, &o, &stats);
+        int ro = pad_hugetlb_fallocate(NULL, ours.fd, k->mode, (uint64_t) k->offset, (uint64_t) k->len, &o, &stats);
         lift_rlimit();
         Pool p2 = pool_now(hp);
         Snap o1 = snap(&ours, k, TIMES_THEN_PAGES);
@@ -450,7 +461,6 @@ START_TEST(test_diff) {
         else
                 ck_assert_str_ne(msg, "");
         drop_file(&ours);
-        drop_file(&twin);
 }
 END_TEST
 
