@@ -8,8 +8,10 @@
  *                                             MADV_POPULATE_WRITE on disjoint ranges of one
  *                                             shared mapping, nothing else
  *   bench-hugetlb sizes DIR THREADS ROUNDS SIZE...
- *                                             the table: for each SIZE fallocate(2), the library
- *                                             and the plain loop on fresh files in DIR, in an
+ *                                             the table: for each SIZE fallocate(2), the plain
+ *                                             loop, the library, and the library without the
+ *                                             broker (PADCLIENT_FALLBACK_HELPERS helpers at the
+ *                                             caller's priority), on fresh files in DIR, in an
  *                                             order that turns every round; each measurement
  *                                             repeats the call on a fresh file until 1 GiB is
  *                                             done; prints the medians of ROUNDS per call
@@ -82,10 +84,10 @@ static int run_loop(int fd, uint64_t size, unsigned n) {
         return 0;
 }
 
-static int run_lib_quiet(pad_client *c, int fd, uint64_t size, unsigned n) {
+static int run_lib_quiet(pad_client *c, int fd, uint64_t size, unsigned n, unsigned flags) {
         char msg[256] = "";
         pad_io_opts o = { .node = PAD_NODE_ANY, .max_threads = n, .ret_msg = msg, .ret_msg_len = sizeof(msg),
-                          .tag = "bench-hugetlb" };
+                          .tag = "bench-hugetlb", .flags = flags };
         int r = pad_hugetlb_fallocate(c, fd, 0, 0, size, &o, NULL);
 
         if (r < 0)
@@ -110,13 +112,14 @@ static int run_lib(pad_client *c, int fd, uint64_t size, unsigned n) {
 
 /* ---- The table of sizes -------------------------------------------------------------------- */
 
-typedef enum Method { M_KERNEL, M_LIB, M_LOOP, M_COUNT } Method;
-static const char *const method_names[M_COUNT] = { "fallocate(2)", "library", "plain loop" };
+typedef enum Method { M_KERNEL, M_LIB, M_LOOP, M_LIB_LOCAL, M_COUNT } Method;
+static const char *const method_names[M_COUNT] = { "fallocate(2)", "library", "plain loop", "library, no broker" };
 
 static int run_method(Method m, pad_client *c, int fd, uint64_t size, unsigned n) {
         switch (m) {
         case M_KERNEL: return fallocate(fd, 0, 0, (off_t) size) < 0 ? -errno : 0;
-        case M_LIB: return run_lib_quiet(c, fd, size, n);
+        case M_LIB: return run_lib_quiet(c, fd, size, n, 0);
+        case M_LIB_LOCAL: return run_lib_quiet(c, fd, size, n, PAD_JOB_NO_BROKER);
         default: return run_loop(fd, size, n);
         }
 }
@@ -154,18 +157,18 @@ static int run_sizes(pad_client *c, const char *dir, unsigned n, unsigned rounds
         for (unsigned r = 0; r < rounds; r++)
                 for (unsigned i = 0; i < n_sizes; i++)
                         for (unsigned j = 0; j < M_COUNT; j++) {
-                                Method m = (Method) ((j + r + i) % M_COUNT);
+                                Method m = (Method) ((j + r + i) % M_COUNT);     /* turns each round */
                                 t[i][m][r] = measure(m, c, path, bench_parse_size(sizes[i]), n);
                                 if (t[i][m][r] < 0)
                                         return 1;
                         }
-        printf("%-8s %14s %12s %12s %16s %14s\n", "size", "fallocate(2)", "library", "plain loop",
-               "lib vs kernel", "lib vs loop");
+        printf("%-6s %13s %12s %12s %12s %9s %9s %9s %9s\n", "size", "fallocate(2)", "plain loop", "library",
+               "no broker", "lib/kern", "lib/loop", "nb/kern", "nb/loop");
         for (unsigned i = 0; i < n_sizes; i++) {
                 double k = bench_median(t[i][M_KERNEL], rounds), l = bench_median(t[i][M_LIB], rounds),
-                       p = bench_median(t[i][M_LOOP], rounds);
-                printf("%-8s %11.3f ms %9.3f ms %9.3f ms %15.3fx %13.3fx\n", sizes[i], k * 1e3, l * 1e3, p * 1e3,
-                       k / l, p / l);
+                       p = bench_median(t[i][M_LOOP], rounds), b = bench_median(t[i][M_LIB_LOCAL], rounds);
+                printf("%-6s %10.3f ms %9.3f ms %9.3f ms %9.3f ms %8.3fx %8.3fx %8.3fx %8.3fx\n", sizes[i], k * 1e3,
+                       p * 1e3, l * 1e3, b * 1e3, k / l, p / l, k / b, p / b);
         }
         return 0;
 }

@@ -126,9 +126,10 @@ if [ "$MODE" = sizes ]; then
         describe
         echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "per call, 2 MiB pages, $N threads for the library and the loop, $ROUNDS rounds interleaved, median;"
-        echo "each measurement repeats the call on a fresh file until 1 GiB is done; speed ratios (> 1: library faster)"
+        echo "each measurement repeats the call on a fresh file until 1 GiB is done; speed ratios (> 1: library faster);"
+        echo "no broker: PAD_JOB_NO_BROKER, $((N - 1)) fallback helper(s) at the caller's priority"
         # shellcheck disable=SC2086
-        "$BENCH" sizes "$DIR/huge" "$N" "$ROUNDS" $SIZES
+        PADCLIENT_FALLBACK_HELPERS=$((N - 1)) "$BENCH" sizes "$DIR/huge" "$N" "$ROUNDS" $SIZES
         echo
         "$BENCH" calls "$DIR/huge" "$CALLS" "$ROUNDS"
         echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -156,9 +156,10 @@ typedef struct pad_io_opts {
  *   (also one that is not a page multiple), atime and mtime are as before; fallocate(2)
  *   keeps what it allocated. Punching sets ctime. The reservations that a shared mapping
  *   of the file had on the pages given back are made again when every page given back had
- *   one (one mapping over the range, as a VM's); when only some had, none are. More holes
- *   than free pages (reserved ones included) plus the overcommit room: -ENOSPC up front,
- *   nothing allocated. The undo assumes nothing else changes the file meanwhile.
+ *   one (one mapping over the range, as a VM's) and fd is open for reading; when only some
+ *   had, none are. More holes than free pages (reserved ones included) plus the overcommit
+ *   room: -ENOSPC up front, nothing allocated. The undo assumes that nothing else changes
+ *   the file or the pool's reservations meanwhile.
  * - A signal does not end the call with -EINTR: it goes on, unless opts->cancel is
  *   requested (-ECANCELED, undone).
  * - opts->node binds the pages to that node; -ENXIO if there is no such node.

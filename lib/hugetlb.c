@@ -58,9 +58,14 @@ _Static_assert(PAD_FALLOC_KEEP_SIZE == FALLOC_FL_KEEP_SIZE, "PAD_FALLOC_KEEP_SIZ
 HugetlbTuning hugetlb_tuning = {
         .min_chunk = 16 * JOBS_MIB,
         .parallel_min = 32 * JOBS_MIB,
+        .slice = 16 * JOBS_MIB,
 };
-/* Cancel is checked between slices of a chunk this long. */
-#define HUGETLB_SLICE (64 * JOBS_MIB)
+
+enum {
+        SLICE_UNSEEN,                   /* its chunk has not started */
+        SLICE_FREE,                     /* its chunk has started: any thread may take it */
+        SLICE_TAKEN,
+};
 
 enum {
         PAGE_HOLE,                      /* not there before the call */
@@ -82,6 +87,9 @@ typedef struct HugetlbRun {
         uint8_t *map;
         uint8_t *page;                  /* PAGE_* for each page of [start, stop) */
         uint64_t n_present;
+        uint64_t slice;                 /* bytes a thread takes at a time; the job's align */
+        uint8_t *slices;                /* SLICE_* for each slice of [start, stop), atomic */
+        int failed;                     /* a slice failed: take no more (atomic) */
         const pad_cancel *cancel;
 } HugetlbRun;
 
@@ -232,7 +240,7 @@ static uint64_t hugetlb_pool_bound(uint64_t hpage, int node) {
 
 static long hugetlb_pool_resv(uint64_t hpage) {
         char path[128];
-        uint64_t v;
+        uint64_t v = 0;
 
         snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/resv_hugepages",
                  (unsigned long long) (hpage / 1024));
@@ -519,19 +527,41 @@ static int hugetlb_slice(HugetlbRun *h, uint64_t start, uint64_t end) {
         return 0;
 }
 
-/* A chunk, in slices of HUGETLB_SLICE so that a cancel takes effect within one slice. */
+static bool slice_take(HugetlbRun *h, uint64_t i) {
+        uint8_t expected = SLICE_FREE;
+
+        return __atomic_compare_exchange_n(&h->slices[i], &expected, SLICE_TAKEN, false, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_RELAXED);
+}
+
+/* Run slice i if no other thread took it. Cancel is checked between slices. */
+static int slice_run(HugetlbRun *h, uint64_t i) {
+        uint64_t s = h->start + i * h->slice;
+
+        if (__atomic_load_n(&h->failed, __ATOMIC_ACQUIRE) || !slice_take(h, i))
+                return 0;
+        int r = jobs_cancelled(h->cancel) ? -ECANCELED : hugetlb_slice(h, s, MIN(s + h->slice, h->stop));
+        if (r < 0)
+                __atomic_store_n(&h->failed, 1, __ATOMIC_RELEASE);
+        return r;
+}
+
+/* A chunk: its slices in order, then any slice of a chunk another thread is in (from the
+ * end), so that a helper starved at low priority holds back one slice, not its chunk. The
+ * slices of chunks not yet started are left to them (progress is counted per chunk). On
+ * another thread's failure the chunk returns 0: the job fails with that thread's error. */
 static int hugetlb_thread_fn(uint64_t start, uint64_t end, void *arg) {
         HugetlbRun *h = arg;
-        uint64_t slice = MAX(HUGETLB_SLICE / h->hpage, 1) * h->hpage;
+        uint64_t first = (start - h->start) / h->slice, last = DIV_ROUND_UP(end - h->start, h->slice);
+        int r = 0;
 
-        for (uint64_t s = start; s < end; s += slice) {
-                if (jobs_cancelled(h->cancel))
-                        return -ECANCELED;
-                int r = hugetlb_slice(h, s, MIN(s + slice, end));
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        for (uint64_t i = first; i < last; i++)
+                __atomic_store_n(&h->slices[i], SLICE_FREE, __ATOMIC_RELEASE);
+        for (uint64_t i = first; r == 0 && i < last; i++)
+                r = slice_run(h, i);
+        for (uint64_t i = DIV_ROUND_UP(h->stop - h->start, h->slice); r == 0 && i > 0; i--)
+                r = slice_run(h, i - 1);
+        return r;
 }
 
 static int hugetlb_map(HugetlbRun *h) {
@@ -584,14 +614,21 @@ static int hugetlb_plan(HugetlbRun *h, int seals) {
 static int hugetlb_job(pad_client *c, HugetlbRun *h, const pad_io_opts *o, pad_job_stats *ret_stats) {
         pad_job job;
 
+        h->slice = MAX(hugetlb_tuning.slice / h->hpage, 1) * h->hpage;
         jobs_job_init(&job, o);
         job.thread_fn = hugetlb_thread_fn;
         job.arg = h;
         job.start = h->start;
         job.size = h->stop - h->start;
-        job.align = h->hpage;
-        job.min_chunk = MAX(h->hpage, hugetlb_tuning.min_chunk);
-        return pad_job_run(c, &job, ret_stats);
+        job.align = h->slice;
+        job.min_chunk = MAX(h->slice, hugetlb_tuning.min_chunk);
+        _cleanup_free_ uint8_t *slices = calloc(DIV_ROUND_UP(job.size, h->slice), 1);
+        if (!slices)
+                return -ENOMEM;
+        h->slices = slices;
+        int r = pad_job_run(c, &job, ret_stats);
+        h->slices = NULL;
+        return r;
 }
 
 /* The probe, the up-front pool check, the mapping and the job. 1: no mapping to be had here

@@ -115,11 +115,12 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
 int pad_hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count);
 
-/* hugetlb.c: where pad_hugetlb_fallocate() turns parallel (bytes of the call) and the least
- * a helper's chunk holds. Set only by tests, before any call, to reach the parallel path with
- * a small pool. */
+/* hugetlb.c: where pad_hugetlb_fallocate() turns parallel (bytes of the call), the least a
+ * helper's chunk holds, and the slice a thread takes at a time (rounded to the huge page
+ * size). Set only by tests, before any call, to reach the parallel path with a small pool. */
 typedef struct HugetlbTuning {
         uint64_t parallel_min;
         uint64_t min_chunk;
+        uint64_t slice;
 } HugetlbTuning;
 extern HugetlbTuning hugetlb_tuning;

@@ -1,15 +1,17 @@
 /* test-hugetlb-diff.c: pad_hugetlb_fallocate() against fallocate(2), case by case. Each
- * case makes two identical files (the twin and ours: same kind, size, pages, seals, fd
+ * case makes two files the same way (the twin, then ours: same kind, size, pages, seals, fd
  * flags, reserving mapping), runs fallocate(2) on the twin and the library on ours, and
  * compares the return value and errno, SIGXFSZ, st_size, st_blocks, the pages present, the
  * drop of the pool's free and reserved pages, and whether ctime, mtime and atime moved. The
  * one documented difference is the undo: where fallocate(2) fails, ours must be exactly as
  * the twin was before the call (pages, size, pool; ctime may move when pages were given
  * back). The grid runs every case twice: on one thread (the single-call and page-by-page
- * paths) and on two (the threshold lowered so the mapping path and helpers run on a small
+ * paths) and on two (the thresholds lowered so the mapping path and helpers run on a small
  * pool). Needs root and 2 MiB huge pages (else exit 77); 1 GiB cases run where the CPU and
  * pool allow and are skipped with the reason otherwise. The pool is the machine's: the test
- * takes /tmp/paddd-hugetlb-pool.lock and adds and removes only its own pages. */
+ * takes /tmp/paddd-hugetlb-pool.lock and adds and removes only its own pages; a case whose
+ * only difference is in the pool counters runs again, up to three times, since users of the
+ * pool that do not take the lock move them too. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
@@ -398,24 +400,20 @@ static void set_threads(bool two, uint64_t hp, pad_io_opts *o) {
         if (two) {              /* the mapping path and a helper from two pages up */
                 hugetlb_tuning.parallel_min = 2 * hp;
                 hugetlb_tuning.min_chunk = hp;
+                hugetlb_tuning.slice = hp;
         }
 }
 
-START_TEST(test_diff) {
-        Case r = resolve(&cases[_i / 2]);
-        const Case *k = &r;
-        bool two = _i % 2;
+/* One run of case k. Other users of the pool that do not take POOL_LOCK move its counters
+ * too: when they are all that differs, false (run again) unless this is the last try. */
+static bool diff_once(const Case *k, bool two, bool last, unsigned index) {
         uint64_t hp = case_page(k);
         char msg[256] = "";
         pad_io_opts o = { .node = PAD_NODE_ANY, .ret_msg = msg, .ret_msg_len = sizeof(msg) };
         struct timespec pause = { 0, 20 * 1000 * 1000 };    /* past the timestamp granularity */
 
-        if (k->kind == K_GIANT && giant_skip) {
-                printf("test-hugetlb-diff: %s: skipped: %s\n", k->name, giant_skip);
-                return;
-        }
         set_threads(two, hp, &o);
-        signal(SIGXFSZ, on_sigxfsz);
+        n_sigxfsz = 0;
 
         /* The twin first, alone: its pages go back before ours is made, so the pool holds one
          * file's at a time. The library's drop of free and resv must be the twin's, none when
@@ -443,24 +441,45 @@ START_TEST(test_diff) {
         lift_rlimit();
         Pool p2 = pool_now(hp);
         Snap o1 = snap(&ours, k, TIMES_THEN_PAGES);
+        drop_file(&ours);
 
         ck_assert_msg(rt == ro, "%s [%s threads]: return differs: fallocate(2) %d (%s), library %d (%s; %s)", k->name,
                       two ? "2" : "1", rt, strerror(-rt), ro, strerror(-ro), msg);
         SAME("SIGXFSZ count", sig_t, n_sigxfsz - sig_t);
-        SAME("pool free drop", d.free_pages, p1.free_pages - p2.free_pages);
-        SAME("pool resv drop", d.resv, p1.resv - p2.resv);
         if (o0.hugetlb || k->kind == K_TMPFS)
                 compare_files(k, two, rt == 0 ? &t1 : &t0, &o1);
         /* Giving pages back on the undo moves ctime (documented); nothing else may move. */
         bool undone = rt < 0 && t1.st.st_blocks > t0.st.st_blocks;
         compare_times(k, two, &t0, rt == 0 ? &t1 : &t0, &o0, &o1, undone);
-        if (rt == 0 && _i == 1)         /* the first case on two threads: the mapping path ran */
-                ck_assert_uint_eq(stats.threads, 2);
+        if (rt == 0 && index == 1) {    /* the first case on two threads: the job ran, with a helper */
+                ck_assert_uint_ge(stats.chunks, 2);
+                ck_assert_uint_eq(stats.granted, 1);
+        }
         if (rt == 0)
                 ck_assert_str_eq(msg, "");
         else
                 ck_assert_str_ne(msg, "");
-        drop_file(&ours);
+        bool pool_same = d.free_pages == p1.free_pages - p2.free_pages && d.resv == p1.resv - p2.resv;
+        if (!pool_same && !last)
+                return false;
+        SAME("pool free drop", d.free_pages, p1.free_pages - p2.free_pages);
+        SAME("pool resv drop", d.resv, p1.resv - p2.resv);
+        return true;
+}
+
+START_TEST(test_diff) {
+        bool two = _i % 2;
+
+        if (cases[_i / 2].kind == K_GIANT && giant_skip) {
+                printf("test-hugetlb-diff: %s: skipped: %s\n", cases[_i / 2].name, giant_skip);
+                return;
+        }
+        signal(SIGXFSZ, on_sigxfsz);
+        for (unsigned try = 1; try <= 3; try++) {
+                Case r = resolve(&cases[_i / 2]);
+                if (diff_once(&r, two, try == 3, (unsigned) _i))
+                        return;
+        }
 }
 END_TEST
 
