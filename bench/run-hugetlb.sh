@@ -116,7 +116,7 @@ describe() {
 # ---- the table of sizes and the many small calls ------------------------------------------------
 if [ "$MODE" = sizes ]; then
         SIZES=""
-        for s in 2M 8M 32M 64M 256M 1G 4G 16G; do
+        for s in 2M 8M 32M 64M 128M 256M 1G 4G 16G; do
                 b=$(numfmt --from=iec "$s")
                 [ "$b" -le $((SIZE_GIB << 30)) ] && SIZES="$SIZES $s"
         done

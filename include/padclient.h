@@ -163,14 +163,14 @@ typedef struct pad_io_opts {
  * - A signal does not end the call with -EINTR: it goes on, unless opts->cancel is
  *   requested (-ECANCELED, undone).
  * - opts->node binds the pages to that node; -ENXIO if there is no such node.
- * What runs in parallel: with at least 32 MiB and more than one thread allowed, the whole
+ * What runs in parallel: with at least 128 MiB and more than one thread allowed, the whole
  * pages below EOF, and in mode 0 those up to the new size when the old size is a page
  * multiple, no page lies beyond it and F_SEAL_SHRINK is not set, are populated by all
  * threads through a shared writable mapping. The rest (the part of a KEEP_SIZE range beyond
  * EOF, growth otherwise) goes through the kernel's fallocate from the same threads, and
  * fallocate(2) calls on one inode serialise on its lock. Where no writable mapping or no
  * userfaultfd can be had (O_WRONLY, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, seccomp) the call is
- * the kernel's fallocate page by page on one thread. Below 32 MiB or on one thread: in a
+ * the kernel's fallocate page by page on one thread. Below 128 MiB or on one thread: in a
  * file without pages, one fallocate(2), after one fstat(2) (and, when the size is not 0,
  * fstatfs(2) and a read of the pool's reserved count for the undo); in a file with pages,
  * page by page as above (st_blocks tells the undo which pages are the call's). Those paths

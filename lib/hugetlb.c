@@ -53,11 +53,12 @@
 _Static_assert(PAD_FALLOC_KEEP_SIZE == FALLOC_FL_KEEP_SIZE, "PAD_FALLOC_KEEP_SIZE");
 
 /* Population below min_chunk bytes per thread is not worth a helper; below parallel_min the
- * call is one fallocate(2): no helper could take a chunk. Measured on 2 CPUs: at 8 MiB two
- * threads lose to fallocate(2) (the probe, mapping and thread cost), at 64 MiB they win 2x. */
+ * call is one fallocate(2): no helper could take a chunk. Measured on 2 CPUs: two threads
+ * lose to fallocate(2) at 8 MiB; at 32-64 MiB they win on a quiet machine but lose on a busy
+ * one, where the broker's round trip and a helper waiting for a CPU cost milliseconds. */
 HugetlbTuning hugetlb_tuning = {
-        .min_chunk = 16 * JOBS_MIB,
-        .parallel_min = 32 * JOBS_MIB,
+        .min_chunk = 32 * JOBS_MIB,
+        .parallel_min = 128 * JOBS_MIB,
         .slice = 16 * JOBS_MIB,
 };
 
