@@ -65,7 +65,8 @@ HugetlbTuning hugetlb_tuning = {
 enum {
         SLICE_UNSEEN,                   /* its chunk has not started */
         SLICE_FREE,                     /* its chunk has started: any thread may take it */
-        SLICE_TAKEN,
+        SLICE_TAKEN,                    /* a thread is in it */
+        SLICE_DONE,
 };
 
 enum {
@@ -535,33 +536,62 @@ static bool slice_take(HugetlbRun *h, uint64_t i) {
                                            __ATOMIC_RELAXED);
 }
 
-/* Run slice i if no other thread took it. Cancel is checked between slices. */
-static int slice_run(HugetlbRun *h, uint64_t i) {
-        uint64_t s = h->start + i * h->slice;
+static bool run_failed(HugetlbRun *h) {
+        return __atomic_load_n(&h->failed, __ATOMIC_ACQUIRE);
+}
 
-        if (__atomic_load_n(&h->failed, __ATOMIC_ACQUIRE) || !slice_take(h, i))
-                return 0;
-        int r = jobs_cancelled(h->cancel) ? -ECANCELED : hugetlb_slice(h, s, MIN(s + h->slice, h->stop));
+static int run_fail(HugetlbRun *h, int r) {
         if (r < 0)
                 __atomic_store_n(&h->failed, 1, __ATOMIC_RELEASE);
         return r;
 }
 
-/* A chunk: its slices in order, then any slice of a chunk another thread is in (from the
- * end), so that a helper starved at low priority holds back one slice, not its chunk. The
- * slices of chunks not yet started are left to them (progress is counted per chunk). On
- * another thread's failure the chunk returns 0: the job fails with that thread's error. */
+/* Run slice i if no other thread took it. Cancel is checked between slices. */
+static int slice_run(HugetlbRun *h, uint64_t i) {
+        uint64_t s = h->start + i * h->slice;
+
+        if (run_failed(h) || !slice_take(h, i))
+                return 0;
+        int r = jobs_cancelled(h->cancel) ? -ECANCELED : hugetlb_slice(h, s, MIN(s + h->slice, h->stop));
+        __atomic_store_n(&h->slices[i], SLICE_DONE, __ATOMIC_RELEASE);
+        return run_fail(h, r);
+}
+
+/* Help with slice i, which another thread is in: its pages from the end, one at a time,
+ * until that thread is done. A page there already is only mapped (or skipped by the
+ * kernel's fallocate), so the two never allocate one page twice. */
+static int slice_help(HugetlbRun *h, uint64_t i) {
+        uint64_t s = h->start + i * h->slice, e = MIN(s + h->slice, h->stop);
+
+        for (uint64_t p = e; p > s; p -= h->hpage) {
+                if (run_failed(h) || __atomic_load_n(&h->slices[i], __ATOMIC_ACQUIRE) != SLICE_TAKEN)
+                        return 0;
+                int r = jobs_cancelled(h->cancel) ? -ECANCELED : hugetlb_slice(h, p - h->hpage, p);
+                if (r < 0)
+                        return run_fail(h, r);
+        }
+        return 0;
+}
+
+/* A chunk: its slices in order, then any slice still free in a chunk another thread is in,
+ * then help with the slices others are in, each from its end: a helper starved at low
+ * priority on a busy machine leaves next to nothing for the job to wait on. Slices of chunks
+ * not yet started are left to them (progress is counted per chunk). On another thread's
+ * failure the chunk returns 0: the job fails with that thread's error. */
 static int hugetlb_thread_fn(uint64_t start, uint64_t end, void *arg) {
         HugetlbRun *h = arg;
         uint64_t first = (start - h->start) / h->slice, last = DIV_ROUND_UP(end - h->start, h->slice);
+        uint64_t n = DIV_ROUND_UP(h->stop - h->start, h->slice);
         int r = 0;
 
         for (uint64_t i = first; i < last; i++)
                 __atomic_store_n(&h->slices[i], SLICE_FREE, __ATOMIC_RELEASE);
         for (uint64_t i = first; r == 0 && i < last; i++)
                 r = slice_run(h, i);
-        for (uint64_t i = DIV_ROUND_UP(h->stop - h->start, h->slice); r == 0 && i > 0; i--)
+        for (uint64_t i = n; r == 0 && i > 0; i--)
                 r = slice_run(h, i - 1);
+        for (uint64_t i = n; r == 0 && i > 0; i--)
+                r = slice_help(h, i - 1);
         return r;
 }
 
