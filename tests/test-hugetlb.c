@@ -311,11 +311,12 @@ static void *cancel_thread(void *arg) {
         return NULL;
 }
 
+/* On one thread (the kernel's path, page by page) and on two (the mapping path, 1 GiB). */
 START_TEST(test_cancel_part_way) {
         int fd = open_file(mnt, "cancel");
         pad_cancel cancel = PAD_CANCEL_INIT;
         char msg[256] = "";
-        pad_io_opts o = { .node = PAD_NODE_ANY, .max_threads = 1, .cancel = &cancel,
+        pad_io_opts o = { .node = PAD_NODE_ANY, .max_threads = (unsigned) _i, .cancel = &cancel,
                           .ret_msg = msg, .ret_msg_len = sizeof(msg) };
         pthread_t t;
 
@@ -546,7 +547,7 @@ static Suite *hugetlb_suite(void) {
         tcase_add_loop_test(tc, test_no_userfaultfd_enospc, 0, (int) ELEMENTSOF(mid_cases));
         tcase_add_test(tc, test_enospc_up_front);
         tcase_add_loop_test(tc, test_enospc_part_way, 0, (int) ELEMENTSOF(mid_cases));
-        tcase_add_test(tc, test_cancel_part_way);
+        tcase_add_loop_test(tc, test_cancel_part_way, 1, 3);
         tcase_add_test(tc, test_cancel_before);
         tcase_add_test(tc, test_unaligned);
         tcase_add_test(tc, test_refused);
