@@ -59,15 +59,19 @@ private_apt_cache() {
 # Leaves the newest linux-source .deb in CACHE/apt/debs and its path in SRCDEB.
 fetch_source() {
         local mirror ver
-        mkdir -p "$APTDIR"/{sources.list.d,state/lists/partial,cache/archives/partial,debs}
+        mkdir -p "$APTDIR"/{sources.list.d,state/lists/partial,cache/archives/partial,debs} ||
+                true
         mirror=$(debian_mirror)
-        if [ -n "$mirror" ]; then
+        if [ -n "$mirror" ] && [ -w "$APTDIR" ]; then
                 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
                      "$mirror bookworm-backports main" >"$APTDIR/sources.list"
                 # The lists are refreshed once a day at most: a warm run stays quick.
-                if [ -z "$(find "$APTDIR/state/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440)" ]; then
-                        private_apt update >"$APTDIR/update.log" 2>&1 ||
+                if [ -z "$(find "$APTDIR/updated" -mmin -1440 2>/dev/null)" ]; then
+                        if private_apt update >"$APTDIR/update.log" 2>&1; then
+                                touch "$APTDIR/updated"
+                        else
                                 say "apt-get update of bookworm-backports failed (see $APTDIR/update.log)"
+                        fi
                 fi
                 ver=$(private_apt_cache policy "$SRCPKG" 2>/dev/null |
                         sed -n 's/^ *Candidate: //p')
@@ -81,7 +85,7 @@ fetch_source() {
                         fi
                         return 0
                 fi
-        else
+        elif [ -z "$mirror" ]; then
                 say "no Debian mirror for bookworm in /etc/apt"
         fi
         SRCDEB=$(ls "$APTDIR"/debs/${SRCPKG}_*.deb 2>/dev/null | sort -V | tail -n1)
@@ -89,8 +93,11 @@ fetch_source() {
 }
 
 mkdir -p "$CACHE"
-exec 9>"$CACHE/.build-kernel.lock"
-flock 9
+# One build at a time; a reader that cannot write the cache only looks it up.
+if [ -w "$CACHE" ]; then
+        exec 9>>"$CACHE/.build-kernel.lock"
+        flock 9
+fi
 fetch_source
 ver=$(basename "$SRCDEB" _all.deb)
 ver=${ver#${SRCPKG}_}
