@@ -117,12 +117,12 @@ start=$(date +%s)
 {
         src=$(find "$work" -maxdepth 1 -type d -name 'linux-source-*' | head -n1)
         if [ -z "$src" ] || [ ! -e "$src/.unpacked" ]; then
-                rm -rf "$work"/linux-source-*
+                rm -rf "${work:?}"/linux-source-*
                 dpkg-deb --fsys-tarfile "$SRCDEB" | tar -x -C "$work" --wildcards '*.tar.xz'
                 tarball=$(find "$work" -name 'linux-source-*.tar.xz' | head -n1)
                 [ -n "$tarball" ] || { echo "no source tarball in $SRCDEB"; exit 1; }
                 nice -n 19 ionice -c3 tar -xJ -C "$work" -f "$tarball"
-                rm -rf "$work/usr"
+                rm -rf "${work:?}/usr"
                 src=$(find "$work" -maxdepth 1 -type d -name 'linux-source-*' | head -n1)
                 touch "$src/.unpacked"
         fi
@@ -138,6 +138,6 @@ cp "$src/.config" "$OUT.tmp/config"
 grep -A1 '^Value requested' "$work/build.log" >"$OUT.tmp/config-misses" || true
 echo "$(( $(date +%s) - start ))" >"$OUT.tmp/build-seconds"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
-rm -rf "$work"
+rm -rf "${work:?}"
 say "built in $(cat "$OUT/build-seconds")s: $OUT/bzImage"
 echo "$OUT/bzImage"
