@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -172,6 +173,36 @@ static int status_field(const char *status, const char *key, unsigned field, uin
                 }
         }
         return -EBADMSG;
+}
+
+/* May the process behind procfd (of uid) set a real-time priority of prio itself: root,
+ * CAP_SYS_NICE in its effective set, or prio within its soft RLIMIT_RTPRIO? 1, 0, -errno.
+ * A raise never gives a helper more than its own process could take. */
+static int process_may_rt(int procfd, uid_t uid, unsigned prio) {
+        char status[4096], limits[4096];
+        const char *line;
+        int r;
+
+        if (uid == 0)
+                return 1;
+        r = read_small_at(procfd, "status", status, sizeof status);
+        if (r < 0)
+                return r;
+        line = strstr(status, "\nCapEff:");
+        if (line && (strtoull(line + strlen("\nCapEff:"), NULL, 16) & (1ULL << CAP_SYS_NICE)))
+                return 1;
+        r = read_small_at(procfd, "limits", limits, sizeof limits);
+        if (r < 0)
+                return r;
+        line = strstr(limits, "Max realtime priority");
+        if (!line)
+                return -EBADMSG;
+        line += strlen("Max realtime priority");
+        while (*line == ' ')
+                line++;
+        if (strncmp(line, "unlimited", 9) == 0)
+                return 1;
+        return prio <= strtoull(line, NULL, 10);
 }
 
 /* Field 22 (starttime) of a stat file: counted after the last ')' of the comm field. */
@@ -467,6 +498,19 @@ int priority_raise(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, const S
         if (sched_rank((int) old.sched_policy, old.sched_nice, old.sched_priority) >=
             sched_rank(target->policy, target->nice, target->rt_priority))
                 return 0;       /* already there or above: never lower, never above target */
+
+        if (target->policy == SCHED_FIFO || target->policy == SCHED_RR) {
+                if (ref.procfd < 0) {
+                        r = proc_open_verified(pid, ref.pidfd, &ref.procfd);
+                        if (r != 0)
+                                return r;
+                }
+                r = process_may_rt(ref.procfd, uid, target->rt_priority);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return PAD_ERROR_ACCESS_DENIED;
+        }
 
         SchedAttr attr = {
                 .size = sizeof(attr),

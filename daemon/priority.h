@@ -22,7 +22,9 @@ int priority_process_start_time(pid_t pid, uint64_t *ret);
 int priority_read(pid_t pid, uid_t uid, uint64_t start_time, pid_t tid, SchedParams *ret);
 
 /* Verify tid is a thread of pid (owned by uid, started at start_time unless 0) and set it
- * to target with SCHED_FLAG_RESET_ON_FORK, never above target. 0, PAD_ERROR_INVALID_ARGS,
+ * to target with SCHED_FLAG_RESET_ON_FORK, never above target, and to a real-time target only
+ * when the process could take it itself (root, CAP_SYS_NICE, or within its soft
+ * RLIMIT_RTPRIO; else PAD_ERROR_ACCESS_DENIED). 0, PAD_ERROR_INVALID_ARGS,
  * PAD_ERROR_ACCESS_DENIED, or -errno; on any failure nothing was written. The thread is
  * proven again right before the raise, which is then one sched_setattr(tid): only a thread
  * that exits in the microseconds between the two, its tid handed out again by the kernel

@@ -271,6 +271,33 @@ START_TEST(test_foreign_thread_of_nobody) {
 }
 END_TEST
 
+/* A raise to a real-time policy never gives a helper more than its own process could take:
+ * nobody, with the RLIMIT_RTPRIO of 0 it inherits here and no CAP_SYS_NICE, is refused
+ * SCHED_FIFO 10, and its thread stays as it was; root's process is raised. */
+START_TEST(test_rt_within_rlimit) {
+        const SchedParams fifo10 = { .policy = SCHED_FIFO, .rt_priority = 10 };
+        struct rlimit rl;
+        Other o;
+
+        priority_set_proc_fallback(_i == 1);
+        priority_set_no_pidfd(_i == 2);
+        ck_assert_int_eq(getrlimit(RLIMIT_RTPRIO, &rl), 0);
+        if (rl.rlim_cur >= 10) {
+                printf("test-priority: RLIMIT_RTPRIO is %llu here: the refusal is not tested\n",
+                       (unsigned long long) rl.rlim_cur);
+                return;
+        }
+        other_start(&o, NOBODY);
+        ck_assert_int_eq(priority_raise(o.pid, NOBODY, 0, o.tid, &fifo10), PAD_ERROR_ACCESS_DENIED);
+        ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_IDLE);
+        other_stop(&o);
+        other_start(&o, 0);
+        ck_assert_int_eq(priority_raise(o.pid, 0, 0, o.tid, &fifo10), 0);
+        ck_assert_int_eq(attr_get(o.tid).sched_policy, SCHED_FIFO);
+        other_stop(&o);
+}
+END_TEST
+
 static int proc_exists(pid_t tid) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d", (int) tid);
@@ -560,6 +587,7 @@ static Suite *priority_suite(const char **ret_bus_skip) {
         tcase_add_loop_test(tc, test_uid_mismatch, 0, 3);
         tcase_add_loop_test(tc, test_foreign_thread, 0, 3);
         tcase_add_loop_test(tc, test_foreign_thread_of_nobody, 0, 3);
+        tcase_add_loop_test(tc, test_rt_within_rlimit, 0, 3);
         tcase_add_loop_test(tc, test_dead_and_bad_tids, 0, 3);
         tcase_add_loop_test(tc, test_read_matches_kernel, 0, 3);
         tcase_add_loop_test(tc, test_stale_start_time, 0, 3);
