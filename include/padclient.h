@@ -74,7 +74,9 @@ unsigned pad_lease_placement(const pad_lease *l, int *ret_nodes, unsigned *ret_h
  * this connection. When a call finds it gone, the lease is lost: the library drops what it
  * held (granted 0, no placement), the call returns -ENOENT (paddd does not have it: its ttl
  * passed, or paddd restarted without it) or -EHOSTDOWN (no paddd answers), and later calls
- * on it return -ESTALE. Nothing else is touched. */
+ * on it return -ESTALE. Nothing else is touched. A lease whose ttl_usec ran out is also
+ * lost as soon as the next call on it sees paddd's Expired signal: that call returns
+ * -ESTALE and asks paddd nothing. */
 
 /* Give count slots back early. Returns the slots still held, or -errno (-EINVAL for more
  * than granted, -ESTALE when released or lost, -ENOENT or -EHOSTDOWN as above, -ETIMEDOUT

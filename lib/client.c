@@ -79,6 +79,22 @@ static pad_client *client_alloc(const char *bus) {
 
 DEFINE_POINTER_CLEANUP(pad_client, pad_client_free);
 
+/* Messages paddd sends unasked, seen while the client (locked) processes its connection:
+ * a lease's Expired signal, sent to its owner alone when its ttl ran out. */
+static int client_on_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        pad_client *c = userdata;
+
+        if (sd_bus_message_is_signal(m, LEASE_INTERFACE, "Expired"))
+                lease_expired_locked(c, sd_bus_message_get_sender(m), sd_bus_message_get_path(m));
+        return 0;
+}
+
+void client_process_locked(pad_client *c, sd_bus *bus) {
+        if (bus)
+                while (sd_bus_process(bus, NULL) > 0)
+                        ;
+}
+
 _public_ int pad_client_new(const char *bus, pad_client **ret) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         int r;
@@ -99,6 +115,8 @@ _public_ int pad_client_new(const char *bus, pad_client **ret) {
         if (!c)
                 return -ENOMEM;
         r = bus_open_spec(bus, NULL, &c->bus);
+        if (r >= 0)
+                r = sd_bus_add_filter(c->bus, NULL, client_on_message, c);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -150,6 +168,7 @@ bool client_connected(pad_client *c) {
 pad_lease **client_leases_locked(pad_client *c) {
         return &c->leases;
 }
+
 
 int client_owe_release_locked(pad_client *c, const char *path, const char *broker) {
         OwedRelease o = { .path = strdup(path), .broker = strdup(broker) };

@@ -84,6 +84,10 @@ typedef struct OwedRelease {
         char *broker;           /* the unique name of the paddd that granted it */
 } OwedRelease;
 #define CLIENT_OWED_MAX 256u
+/* With the client locked: dispatch what paddd sent unasked (Expired signals). */
+void client_process_locked(pad_client *c, sd_bus *bus);
+/* With the client locked: the lease at path granted by broker ran out of ttl: it is lost. */
+void lease_expired_locked(pad_client *c, const char *broker, const char *path);
 /* With the client locked: remember one (past CLIENT_OWED_MAX, the oldest is forgotten). */
 int client_owe_release_locked(pad_client *c, const char *path, const char *broker);
 /* With the client locked: the owed releases, and taking them all (the caller frees each

@@ -239,6 +239,7 @@ static int lease_call_locked(pad_lease *l, sd_bus *bus, const char *member, sd_b
         va_list ap;
         int r;
 
+        client_process_locked(l->client, bus);  /* an Expired signal may be waiting */
         if (l->released)
                 return -ESTALE;
         for (unsigned attempt = 0;; attempt++) {
@@ -275,6 +276,14 @@ static int lease_release_locked(pad_lease *l, sd_bus *bus) {
                 (void) client_owe_release_locked(l->client, l->path, l->broker);
         l->released = true;
         return r < 0 ? r : 0;
+}
+
+void lease_expired_locked(pad_client *c, const char *broker, const char *path) {
+        if (!broker || !path)
+                return;
+        LIST_FOREACH(leases, l, *client_leases_locked(c))
+                if (!l->released && streq(l->path, path) && streq(l->broker, broker))
+                        lease_mark_lost(l);
 }
 
 /* With the client locked: whether path at broker is a lease of our connection that no live

@@ -262,6 +262,28 @@ START_TEST(test_release_owed) {
 }
 END_TEST
 
+/* A lease whose ttl ran out: paddd says so with Expired, and the library takes it as lost
+ * (granted 0, later calls -ESTALE) without asking paddd about it. */
+START_TEST(test_ttl_expired_seen) {
+        pad_acquire_opts o = { .ttl_usec = 100000 };
+        pad_client *c = NULL;
+        pad_lease *l = NULL;
+
+        start_broker(CONFIG_FOUR);
+        ck_assert_int_eq(pad_client_new(fixture.address, &c), 0);
+        ck_assert_int_eq(pad_client_acquire(c, 2, PAD_NODE_ANY, &o, &l), 0);
+        ck_assert_uint_eq(pad_lease_granted(l), 2);
+        for (long long t0 = now_ms(); broker_u("InUse") != 0 && now_ms() - t0 < 10000;)
+                usleep(10000);
+        ck_assert_uint_eq(broker_u("InUse"), 0);
+        ck_assert_int_eq(pad_lease_shrink(l, 1), -ESTALE);
+        ck_assert_uint_eq(pad_lease_granted(l), 0);
+        pad_lease_free(l);
+        pad_client_free(c);
+        fixture_stop(&fixture);
+}
+END_TEST
+
 /* ---- an Acquire waiting when paddd dies ------------------------------------------------------ */
 
 typedef struct Waiter {
@@ -334,6 +356,7 @@ int main(void) {
         tcase_add_test(tc, test_lease_forgotten);
         tcase_add_test(tc, test_lease_kept);
         tcase_add_test(tc, test_release_owed);
+        tcase_add_test(tc, test_ttl_expired_seen);
         tcase_add_test(tc, test_waiter_retried);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
