@@ -4,7 +4,8 @@
  * captured and checked against what the test reads itself over sd-bus. Covers `status`
  * (quotas, every node, every lease with its owner), `set-quota` and `reload` (as root and,
  * refused, as nobody; a broken config), `acquire` (held, released, SIGINT), usage errors and
- * --version, `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
+ * --version, `monitor` (its lines on a pipe follow changes made on the bus; SIGINT ends it
+ * with 0), `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
  * hugetlbfs mount compared with util-linux fallocate(1). Fixture folders live under one
  * folder main() makes and removes; main() also undoes the hugetlb set-up if a test died
  * before it could. */
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -643,6 +645,144 @@ START_TEST(test_acquire_sigint) {
 }
 END_TEST
 
+/* ---- monitor ---------------------------------------------------------------------------------- */
+
+typedef struct Pipe {
+        pid_t pid;
+        int fd;                 /* the read end of padctl's stdout */
+        char buf[65536];
+        size_t len;
+        char line[65536];       /* the last line read: the one matched, or the last one seen */
+} Pipe;
+
+/* `padctl --bus ADDRESS args...` with stdout a pipe, stderr to ours. */
+static void spawn_pipe(Pipe *p, const char *const *args) {
+        const char *argv[16] = { getenv("PADCTL_BIN"), "--bus", fx.address };
+        size_t n = 3;
+        int fds[2];
+
+        for (size_t i = 0; args[i]; i++) {
+                ck_assert_uint_lt(n, ELEMENTSOF(argv) - 1);
+                argv[n++] = args[i];
+        }
+        memset(p, 0, sizeof(*p));
+        ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+        fflush(NULL);
+        p->pid = fork();
+        ck_assert_int_ge(p->pid, 0);
+        if (p->pid == 0) {
+                sigset_t none;
+
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGINT, SIG_DFL);
+                if (dup2(fds[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        close(fds[1]);
+        p->fd = fds[0];
+}
+
+static bool line_has_all(const char *line, const char *const *needles) {
+        for (size_t i = 0; needles[i]; i++)
+                if (!strstr(line, needles[i]))
+                        return false;
+        return true;
+}
+
+/* The next whole line with every needle (earlier lines are skipped), into p->line; false
+ * when none came within POLL_MS (p->line then holds the last line that came). */
+static bool pipe_wait_line(Pipe *p, const char *const *needles) {
+        long long deadline = fixture_now_ms() + POLL_MS;
+
+        for (;;) {
+                char *nl;
+
+                while ((nl = memchr(p->buf, '\n', p->len))) {
+                        size_t n = (size_t) (nl - p->buf);
+                        bool hit;
+
+                        *nl = '\0';
+                        hit = line_has_all(p->buf, needles);
+                        snprintf(p->line, sizeof(p->line), "%s", p->buf);
+                        memmove(p->buf, nl + 1, p->len - n - 1);
+                        p->len -= n + 1;
+                        if (hit)
+                                return true;
+                }
+                long long left = deadline - fixture_now_ms();
+                struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+                ssize_t got;
+
+                if (left <= 0 || poll(&pfd, 1, (int) left) <= 0)
+                        return false;
+                got = read(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+                if (got <= 0)
+                        return false;
+                p->len += (size_t) got;
+        }
+}
+
+#define WAIT_LINE(p, ...)                                                                        \
+        ck_assert_msg(pipe_wait_line((p), (const char *const[]) { __VA_ARGS__, NULL }),          \
+                      "padctl monitor wrote no line with: %s; the last one:\n%s", #__VA_ARGS__, (p)->line)
+
+static void lease_release(sd_bus *b, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(b, BROKER_BUS_NAME, path, LEASE_INTERFACE, "Release", &err, NULL, "");
+
+        ck_assert_msg(r >= 0, "Release: %s", err.name ? err.name : strerror(-r));
+}
+
+START_TEST(test_monitor) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        char path[128], tag[64], uid[32], tagf[80], owner[128];
+        const char *unique;
+        static Pipe p;
+        int status;
+
+        start(CONF_BASE);
+        b = bus_open();
+        snprintf(tag, sizeof(tag), "mon-%d", (int) getpid());
+        snprintf(tagf, sizeof(tagf), ",tag=%s", tag);
+        snprintf(uid, sizeof(uid), ",uid=%u,", (unsigned) getuid());
+
+        spawn_pipe(&p, (const char *const[]) { "monitor", NULL });
+        WAIT_LINE(&p, "max_helpers=4 in_use=0 leases=0 waiting=0", " node=0:0/", " grants=0");
+        ck_assert_msg(!strstr(p.line, " lease="), "a lease before any: %s", p.line);
+
+        /* A grant: the lease with its owner, uid, pid and tag, the use, the statistics. */
+        ck_assert_uint_eq(acquire(b, 2, tag, path, sizeof(path)), 2);
+        WAIT_LINE(&p, "in_use=2 leases=1", tagf);
+        ASSERT_CONTAINS(p.line, uid, "monitor line");
+        ASSERT_CONTAINS(p.line, ",granted=2,", "monitor line");
+        ASSERT_CONTAINS(p.line, strrchr(path, '/') + 1, "monitor line");
+        ck_assert_int_ge(sd_bus_get_unique_name(b, &unique), 0);
+        snprintf(owner, sizeof(owner), ",owner=%s,", unique);
+        ASSERT_CONTAINS(p.line, owner, "monitor line");
+        ASSERT_CONTAINS(p.line, " grants=1", "monitor line");
+        ASSERT_CONTAINS(p.line, " helpers_granted=2", "monitor line");
+
+        /* A quota change. */
+        ck_assert_int_ge(sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", &err, NULL,
+                                            "iu", -1, 3), 0);
+        WAIT_LINE(&p, "max_helpers=3 in_use=2 leases=1");
+
+        /* The release: no lease left. */
+        lease_release(b, path);
+        WAIT_LINE(&p, "max_helpers=3 in_use=0 leases=0", " releases=1");
+        ck_assert_msg(!strstr(p.line, tagf), "the released lease is still shown: %s", p.line);
+
+        ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+        ck_assert_int_eq(waitpid(p.pid, &status, 0), p.pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "padctl monitor ended with status 0x%x", status);
+        close(p.fd);
+}
+END_TEST
+
 /* ---- usage errors, --version ------------------------------------------------------------------ */
 
 static void assert_usage_error(Run *run, int rc, const char *needle) {
@@ -1041,6 +1181,7 @@ static Suite *padctl_suite(void) {
         ADD_CASE(s, reload);
         ADD_CASE(s, acquire_hold);
         ADD_CASE(s, acquire_sigint);
+        ADD_CASE(s, monitor);
         ADD_CASE(s, usage_errors);
         ADD_CASE(s, version);
         ADD_CASE(s, pmem_init);

@@ -120,6 +120,17 @@ static int print_leases(pad_client *c) {
         return 0;
 }
 
+int padctl_status_show(pad_client *c, const pad_broker_status *s) {
+        printf("paddd %s on %s: %u of %u helpers lent, %u lease%s, %u waiting; helper policy %s\n",
+               s->version ? s->version : "?", bus_describe(pad_client_bus(c)), s->in_use, s->max_helpers,
+               s->leases, s->leases == 1 ? "" : "s", s->waiting, s->helper_policy ? s->helper_policy : "?");
+        if (s->in_use > s->max_helpers)
+                printf("(more in use than the machine quota: the quota was lowered; no new grants until use falls)\n");
+        printf("\nNodes:\n");
+        print_nodes(s);
+        return print_leases(c);
+}
+
 /* A command without options: -1 after --help, a usage error, or 0. */
 static int no_options(const Padctl *p, int argc, char **argv, int n_args) {
         static const struct option options[] = { { "help", no_argument, NULL, 'h' }, {} };
@@ -144,14 +155,7 @@ int padctl_status(const Padctl *p, int argc, char **argv) {
         r = pad_broker_status_get(c, &s, msg, sizeof(msg));
         if (r < 0)
                 return padctl_fail("reading the broker's properties: %s", msg[0] ? msg : strerror(-r));
-        printf("paddd %s on %s: %u of %u helpers lent, %u lease%s, %u waiting; helper policy %s\n",
-               s->version ? s->version : "?", bus_describe(pad_client_bus(c)), s->in_use, s->max_helpers,
-               s->leases, s->leases == 1 ? "" : "s", s->waiting, s->helper_policy ? s->helper_policy : "?");
-        if (s->in_use > s->max_helpers)
-                printf("(more in use than the machine quota: the quota was lowered; no new grants until use falls)\n");
-        printf("\nNodes:\n");
-        print_nodes(s);
-        return print_leases(c) == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
+        return padctl_status_show(c, s) == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
 }
 
 /* ---- set-quota, reload ---------------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* padctl.c: the admin CLI and job runner's entry point. Owns the global options (--bus,
  * --quiet, --help, --version), the command table with each command's help text, and the
  * dispatch to the command modules, which all reach paddd through libpadclient only:
- * padctl-status.c (status, set-quota, reload), padctl-jobs.c (acquire, hugetlb-fallocate,
+ * padctl-status.c (status, set-quota, reload), padctl-monitor.c (monitor), padctl-jobs.c (acquire, hugetlb-fallocate,
  * pmem-init) and padctl-vfio.c (vfio-map). Exit codes: 0 ok, 1 failure, 2 usage error,
  * 130 cancelled. */
 #include <getopt.h>
@@ -19,6 +19,16 @@ static const PadctlCommand commands[] = {
                 "Show quotas, usage per node and every lease.",
                 "", "",
                 padctl_status,
+        },
+        {
+                "monitor", "",
+                "Follow quotas, leases and statistics live until Ctrl-C.",
+                "  --interval SECONDS refresh the statistics this often on a terminal (default 5)\n",
+                "The state is redrawn whenever paddd signals a change; paddd sends no signal for\n"
+                "its statistics, so on a terminal they are also read every --interval. When stdout\n"
+                "is not a terminal, each change is one line of key=value fields. Ctrl-C (or SIGTERM)\n"
+                "ends it with exit status 0.\n",
+                padctl_monitor,
         },
         {
                 "set-quota", "NODE|machine MAX",

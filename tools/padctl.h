@@ -36,6 +36,10 @@ struct PadctlCommand {
 int padctl_status(const Padctl *p, int argc, char **argv);
 int padctl_set_quota(const Padctl *p, int argc, char **argv);
 int padctl_reload(const Padctl *p, int argc, char **argv);
+/* The status view of s and every lease (asked now) on stdout: 0, or the failure printed and 1. */
+int padctl_status_show(pad_client *c, const pad_broker_status *s);
+/* padctl-monitor.c */
+int padctl_monitor(const Padctl *p, int argc, char **argv);
 /* padctl-jobs.c */
 int padctl_acquire(const Padctl *p, int argc, char **argv);
 int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv);
