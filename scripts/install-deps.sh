@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libnuma-dev libcap-dev
-      libinih-dev check dbus-daemon dbus-bin systemd util-linux python3 procps)
+      libinih-dev check dbus-daemon dbus-bin systemd util-linux python3 procps
+      python3-prometheus-client)
 if [[ ${1:-} == --vm ]]; then
         pkgs+=(qemu-system-x86 busybox-static cpio xz-utils)
 fi

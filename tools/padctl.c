@@ -1,7 +1,8 @@
 /* padctl.c: the admin CLI and job runner's entry point. Owns the global options (--bus,
  * --quiet, --help, --version), the command table with each command's help text, and the
  * dispatch to the command modules, which all reach paddd through libpadclient only:
- * padctl-status.c (status, set-quota, reload), padctl-monitor.c (monitor), padctl-jobs.c (acquire, hugetlb-fallocate,
+ * padctl-status.c (status, set-quota, reload), padctl-monitor.c (monitor),
+ * padctl-metrics.c (metrics), padctl-jobs.c (acquire, hugetlb-fallocate,
  * pmem-init) and padctl-vfio.c (vfio-map). Exit codes: 0 ok, 1 failure, 2 usage error,
  * 130 cancelled. */
 #include <getopt.h>
@@ -29,6 +30,15 @@ static const PadctlCommand commands[] = {
                 "is not a terminal, each change is one line of key=value fields. Ctrl-C (or SIGTERM)\n"
                 "ends it with exit status 0.\n",
                 padctl_monitor,
+        },
+        {
+                "metrics", "",
+                "Print the broker's state and statistics for Prometheus.",
+                "  --textfile DIR     write DIR/paddd.prom atomically instead (node_exporter's\n"
+                "                     textfile collector)\n",
+                "The Prometheus text exposition format: gauges for the quotas and their use,\n"
+                "counters since paddd started, the wait histogram paddd_wait_seconds.\n",
+                padctl_metrics,
         },
         {
                 "set-quota", "NODE|machine MAX",

@@ -40,6 +40,8 @@ int padctl_reload(const Padctl *p, int argc, char **argv);
 int padctl_status_show(pad_client *c, const pad_broker_status *s);
 /* padctl-monitor.c */
 int padctl_monitor(const Padctl *p, int argc, char **argv);
+/* padctl-metrics.c */
+int padctl_metrics(const Padctl *p, int argc, char **argv);
 /* padctl-jobs.c */
 int padctl_acquire(const Padctl *p, int argc, char **argv);
 int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv);
