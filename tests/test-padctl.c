@@ -5,7 +5,8 @@
  * (quotas, every node, every lease with its owner), `set-quota` and `reload` (as root and,
  * refused, as nobody; a broken config), `acquire` (held, released, SIGINT), usage errors and
  * --version, `monitor` (its lines on a pipe follow changes made on the bus; SIGINT ends it
- * with 0), `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
+ * with 0), the CLI conventions (global options after the command, --no-legend, `status
+ * -o json` read back with python3's json module), `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
  * hugetlbfs mount compared with util-linux fallocate(1). Fixture folders live under one
  * folder main() makes and removes; main() also undoes the hugetlb set-up if a test died
  * before it could. */
@@ -822,6 +823,92 @@ START_TEST(test_usage_errors) {
 }
 END_TEST
 
+/* ---- CLI conventions ----------------------------------------------------------------------------- */
+
+/* python3 (PADDD_PYTHON3, else on PATH) runs code with args; its exit status. */
+static int run_python(const char *code, const char *const *args) {
+        const char *py = getenv("PADDD_PYTHON3");
+        const char *argv[16] = { py ? py : "python3", "-c", code };
+        size_t n = 3;
+        int status;
+        pid_t pid;
+
+        for (size_t i = 0; args[i]; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        fflush(NULL);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                execvp(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define JSON_CHECK                                                                                   \
+        "import json, sys\n"                                                                         \
+        "d = json.load(open(sys.argv[1]))\n"                                                         \
+        "want = dict(max_helpers=int(sys.argv[2]), in_use=int(sys.argv[3]), n_leases=1)\n"          \
+        "bad = [k for k, v in want.items() if d[k] != v]\n"                                          \
+        "l = [x for x in d['leases'] if x['tag'] == sys.argv[4]]\n"                                  \
+        "ok = not bad and len(l) == 1 and l[0]['granted'] == int(sys.argv[3])\n"                    \
+        "ok = ok and l[0]['uid'] == int(sys.argv[5]) and l[0]['owner'] == sys.argv[6]\n"             \
+        "ok = ok and sum(n['in_use'] for n in d['nodes']) == d['in_use']\n"                           \
+        "ok = ok and sum(p['helpers'] for p in l[0]['placement']) == l[0]['granted']\n"              \
+        "sys.exit(0 if ok else print(d, bad) or 1)\n"
+
+START_TEST(test_conventions) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        char path[128], file[400], max[16], in_use[16], uid[16];
+        const char *unique;
+        Run run;
+        int rc, fd;
+
+        start(CONF_BASE);
+        b = bus_open();
+        ck_assert_uint_eq(acquire(b, 2, "conventions", path, sizeof(path)), 2);
+        ck_assert_int_ge(sd_bus_get_unique_name(b, &unique), 0);
+
+        /* Global options after the command: --quiet silences, a later --bus is the one used. */
+        rc = PADCTL(&run, "set-quota", "machine", "3", "--quiet");
+        ASSERT_EXIT(&run, rc, 0);
+        ck_assert_msg(run.out[0] == '\0', "--quiet after the command still printed: %s", run.out);
+        ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 3);
+        rc = PADCTL(&run, "status", "--bus", "unix:path=/nonexistent/bus");
+        ASSERT_EXIT(&run, rc, 1);
+        ASSERT_CONTAINS(run.err, "/nonexistent/bus", "stderr of status on a missing bus");
+
+        /* --no-legend: the rows alone. */
+        rc = PADCTL(&run, "status", "--no-legend");
+        ASSERT_EXIT(&run, rc, 0);
+        ck_assert_msg(!strstr(run.out, "NODE") && !strstr(run.out, "LEASE") && !strstr(run.out, "paddd "),
+                      "--no-legend printed a legend:\n%s", run.out);
+        ASSERT_CONTAINS(run.out, "conventions", "status --no-legend");
+        rc = PADCTL(&run, "status");
+        ASSERT_CONTAINS(run.out, "NODE", "status");
+
+        /* -o json: valid JSON with what the bus says. */
+        rc = PADCTL(&run, "status", "-o", "json");
+        ASSERT_EXIT(&run, rc, 0);
+        snprintf(file, sizeof(file), "%s/status.json", fx.dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, run.out, strlen(run.out)), (ssize_t) strlen(run.out));
+        close(fd);
+        snprintf(max, sizeof(max), "%u", broker_u(b, "MaxHelpers"));
+        snprintf(in_use, sizeof(in_use), "%u", broker_u(b, "InUse"));
+        snprintf(uid, sizeof(uid), "%u", (unsigned) getuid());
+        rc = run_python(JSON_CHECK, (const char *const[]) { file, max, in_use, "conventions", uid, unique, NULL });
+        ck_assert_msg(rc == 0, "status -o json is not what the bus says (python exit %d):\n%s", rc, run.out);
+
+        /* A bad format is a usage error that names it. */
+        rc = PADCTL(&run, "status", "-o", "yaml");
+        assert_usage_error(&run, rc, "'yaml'");
+}
+END_TEST
+
 START_TEST(test_version) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
         _cleanup_free_ char *version = NULL;
@@ -1184,6 +1271,7 @@ static Suite *padctl_suite(void) {
         ADD_CASE(s, monitor);
         ADD_CASE(s, usage_errors);
         ADD_CASE(s, version);
+        ADD_CASE(s, conventions);
         ADD_CASE(s, pmem_init);
         ADD_CASE(s, hugetlb_fallocate);
         return s;

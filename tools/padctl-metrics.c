@@ -144,7 +144,7 @@ static int write_textfile(const char *dir, const char *text, size_t len) {
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
-static int metrics_parse(const Padctl *p, int argc, char **argv, const char **ret_dir) {
+static int metrics_parse(Padctl *p, int argc, char **argv, const char **ret_dir) {
         enum { ARG_TEXTFILE = 0x100 };
         static const struct option options[] = {
                 { "textfile", required_argument, NULL, ARG_TEXTFILE },
@@ -193,7 +193,7 @@ static int metrics_render(pad_client *c, char **ret, size_t *ret_len) {
         return 0;
 }
 
-int padctl_metrics(const Padctl *p, int argc, char **argv) {
+int padctl_metrics(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         _cleanup_free_ char *text = NULL;
         const char *dir = NULL;

@@ -145,7 +145,7 @@ static int monitor_refresh(Monitor *m) {
                 return padctl_fail("GetStatistics: %s", msg[0] ? msg : strerror(-r));
         if (m->tty) {
                 printf("\033[H\033[2J");
-                r = padctl_status_show(m->client, s);
+                r = padctl_status_show(m->client, s, true);
                 if (st)
                         monitor_show_statistics(st);
                 printf("\nLive; statistics every %.1f s. Ctrl-C to quit.\n", (double) m->interval_usec / 1e6);
@@ -209,7 +209,7 @@ static int monitor_loop(Monitor *m, pad_broker_watch *w, int sfd) {
         }
 }
 
-static int monitor_parse(const Padctl *p, int argc, char **argv, Monitor *m) {
+static int monitor_parse(Padctl *p, int argc, char **argv, Monitor *m) {
         enum { ARG_INTERVAL = 0x100 };
         static const struct option options[] = {
                 { "interval", required_argument, NULL, ARG_INTERVAL },
@@ -236,7 +236,7 @@ static int monitor_parse(const Padctl *p, int argc, char **argv, Monitor *m) {
         return padctl_positional("monitor", argc, argv, 0, 0);
 }
 
-int padctl_monitor(const Padctl *p, int argc, char **argv) {
+int padctl_monitor(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         _cleanup_(pad_broker_watch_freep) pad_broker_watch *w = NULL;
         _cleanup_close_ int sfd = -1;

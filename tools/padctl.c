@@ -18,7 +18,8 @@ static const PadctlCommand commands[] = {
         {
                 "status", "",
                 "Show quotas, usage per node and every lease.",
-                "", "",
+                "  -o --output FORMAT text (default) or json\n",
+                "json is one object: the broker's properties, \"nodes\" and \"leases\" arrays.\n",
                 padctl_status,
         },
         {
@@ -115,7 +116,7 @@ const PadctlCommand *padctl_command_find(const char *name) {
 
 static void help(FILE *f) {
         fprintf(f,
-                "Usage: padctl [--bus system|session|ADDRESS] [--quiet] COMMAND [ARGS...]\n\n"
+                "Usage: padctl [GLOBAL OPTIONS] COMMAND [ARGS...] [OPTIONS]\n\n"
                 "Talk to paddd, the helper-thread broker, and run parallel memory jobs with the\n"
                 "helpers it lends.\n\n"
                 "Commands:\n");
@@ -131,18 +132,20 @@ static void help(FILE *f) {
                 "  --bus BUS          system (default; $PADCLIENT_BUS if set), session, or a D-Bus\n"
                 "                     address such as unix:path=/run/x/bus\n"
                 "  -q --quiet         no progress bar and no informational output\n"
+                "  --no-legend        tables without column headers, titles or summary line\n"
                 "  -h --help          show this help ('padctl COMMAND --help' for a command)\n"
                 "  --version          show the version\n\n"
+                "Global options may also come after the command, among its own.\n"
                 "Exit status: 0 ok, 1 failure, 2 usage error, 130 cancelled.\n");
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_BUS = 0x100, ARG_VERSION };
         static const struct option options[] = {
-                { "bus", required_argument, NULL, ARG_BUS },
+                { "bus", required_argument, NULL, PADCTL_OPT_BUS },
                 { "quiet", no_argument, NULL, 'q' },
+                { "no-legend", no_argument, NULL, PADCTL_OPT_NO_LEGEND },
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "version", no_argument, NULL, PADCTL_OPT_VERSION },
                 {}
         };
         Padctl p = {};
@@ -150,10 +153,11 @@ int main(int argc, char **argv) {
         int c;
 
         opterr = 0;
-        /* '+': stop at the command; its own options follow it. */
+        /* '+': stop at the command; its own options follow it, and the global ones may too
+         * (padctl_getopt takes them). */
         while ((c = getopt_long(argc, argv, "+:qh", options, NULL)) >= 0) {
                 switch (c) {
-                case ARG_BUS:
+                case PADCTL_OPT_BUS:
                         if (!*optarg)
                                 return padctl_usage_error(NULL, "--bus needs a bus: system, session or an address");
                         p.bus = optarg;
@@ -161,10 +165,13 @@ int main(int argc, char **argv) {
                 case 'q':
                         p.quiet = true;
                         break;
+                case PADCTL_OPT_NO_LEGEND:
+                        p.no_legend = true;
+                        break;
                 case 'h':
                         help(stdout);
                         return PADCTL_EXIT_OK;
-                case ARG_VERSION:
+                case PADCTL_OPT_VERSION:
                         printf("padctl %s\n", PADDD_VERSION);
                         return PADCTL_EXIT_OK;
                 case ':':
