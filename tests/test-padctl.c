@@ -5,7 +5,7 @@
  * (quotas, every node, every lease with its owner), `set-quota` and `reload` (as root and,
  * refused, as nobody; a broken config), `acquire` (held, released, SIGINT), usage errors and
  * --version, `monitor` (its lines on a pipe follow changes made on the bus; SIGINT ends it
- * with 0), the CLI conventions (global options after the command, --no-legend, `status
+ * with 0; paddd going away and coming back is shown), the CLI conventions (global options after the command, --no-legend, `status
  * -o json` read back with python3's json module), `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
  * hugetlbfs mount compared with util-linux fallocate(1). Fixture folders live under one
  * folder main() makes and removes; main() also undoes the hugetlb set-up if a test died
@@ -776,6 +776,12 @@ START_TEST(test_monitor) {
         lease_release(b, path);
         WAIT_LINE(&p, "max_helpers=3 in_use=0 leases=0", " releases=1");
         ck_assert_msg(!strstr(p.line, tagf), "the released lease is still shown: %s", p.line);
+
+        /* paddd gone: said so; back: its state again (the config's quota, the counts anew). */
+        ck_assert_int_eq(fixture_kill_paddd(&fx), 0);
+        WAIT_LINE(&p, "paddd=absent", "not running");
+        ck_assert_int_eq(fixture_start_paddd(&fx), 0);
+        WAIT_LINE(&p, "max_helpers=4 in_use=0 leases=0", " grants=0");
 
         ck_assert_int_eq(kill(p.pid, SIGINT), 0);
         ck_assert_int_eq(waitpid(p.pid, &status, 0), p.pid);

@@ -2,8 +2,8 @@
  * The state (quotas, use per node, every lease) is read again only when the library's
  * broker watch reports a PropertiesChanged or the broker's name changing owner; there is no
  * polling loop for it. On a terminal the status view and the statistics are redrawn in
- * place, and the statistics alone are refreshed on a slow timer (--interval) since paddd
- * sends no signal for them. Elsewhere (a pipe, a file) each change is one line of
+ * place, and the statistics alone are read again on a slow timer (--interval) since paddd
+ * sends no signal for them; the state shown then is the one last read. Elsewhere (a pipe, a file) each change is one line of
  * key=value fields, written only when it differs from the line before. Ctrl-C or SIGTERM
  * ends it with exit status 0. */
 #include <errno.h>
@@ -27,14 +27,24 @@ DEFINE_POINTER_CLEANUP(pad_client, pad_client_free);
 DEFINE_POINTER_CLEANUP(pad_broker_watch, pad_broker_watch_free);
 DEFINE_POINTER_CLEANUP(pad_broker_status, pad_broker_status_free);
 DEFINE_POINTER_CLEANUP(pad_lease_list, pad_lease_list_free);
-DEFINE_POINTER_CLEANUP(pad_broker_statistics, pad_broker_statistics_free);
 
 typedef struct Monitor {
         pad_client *client;
         bool tty;
         uint64_t interval_usec;
         char *last_line;        /* the line mode's last line, to write only changes */
+        pad_broker_status *status;      /* the state as last read, NULL while paddd is absent */
+        pad_lease_list *leases;
+        pad_broker_statistics *stats;
 } Monitor;
+
+static void monitor_forget(Monitor *m) {
+        m->status = pad_broker_status_free(m->status);
+        m->leases = pad_lease_list_free(m->leases);
+        m->stats = pad_broker_statistics_free(m->stats);
+        free(m->last_line);
+        m->last_line = NULL;
+}
 
 /* ---- the line mode -------------------------------------------------------------------------- */
 
@@ -122,47 +132,73 @@ static void monitor_show_absent(const Monitor *m, const char *msg) {
         fflush(stdout);
 }
 
-/* Read everything and show it; a broker that is not there is shown, not fatal. */
-static int monitor_refresh(Monitor *m) {
-        _cleanup_(pad_broker_status_freep) pad_broker_status *s = NULL;
-        _cleanup_(pad_lease_list_freep) pad_lease_list *leases = NULL;
-        _cleanup_(pad_broker_statistics_freep) pad_broker_statistics *st = NULL;
-        char msg[MSG_MAX];
+/* Read the state (with state; also when none is known) and the statistics again: 0,
+ * -EHOSTDOWN when paddd is not there (msg says why), or the failure printed and 1. */
+static int monitor_read(Monitor *m, bool state, char *msg, size_t len) {
+        pad_broker_statistics *st = NULL;
+        int r;
+
+        if (state || !m->status) {
+                _cleanup_(pad_broker_status_freep) pad_broker_status *s = NULL;
+                _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
+
+                r = pad_broker_status_get(m->client, &s, msg, len);
+                if (r >= 0)
+                        r = pad_broker_list_leases(m->client, &l, msg, len);
+                if (r == -EHOSTDOWN)
+                        return r;
+                if (r < 0)
+                        return padctl_fail("reading the broker's state: %s", msg[0] ? msg : strerror(-r));
+                pad_broker_status_free(m->status);
+                pad_lease_list_free(m->leases);
+                m->status = TAKE_PTR(s);
+                m->leases = TAKE_PTR(l);
+        }
+        r = pad_broker_statistics_get(m->client, &st, msg, len);
+        if (r == -EHOSTDOWN)
+                return r;
+        if (r < 0)
+                return padctl_fail("GetStatistics: %s", msg[0] ? msg : strerror(-r));
+        pad_broker_statistics_free(m->stats);
+        m->stats = st;
+        return 0;
+}
+
+/* What was read, redrawn (terminal) or as one line if it differs from the last one. */
+static int monitor_show(Monitor *m) {
         Line *l;
         int r;
 
-        r = pad_broker_status_get(m->client, &s, msg, sizeof(msg));
-        if (r == -EHOSTDOWN) {
-                free(m->last_line);
-                m->last_line = NULL;
-                monitor_show_absent(m, msg);
-                return 0;
-        }
-        if (r < 0)
-                return padctl_fail("reading the broker's properties: %s", msg[0] ? msg : strerror(-r));
-        r = pad_broker_statistics_get(m->client, &st, msg, sizeof(msg));
-        if (r < 0 && r != -EHOSTDOWN)
-                return padctl_fail("GetStatistics: %s", msg[0] ? msg : strerror(-r));
         if (m->tty) {
                 printf("\033[H\033[2J");
-                r = padctl_status_show(m->client, s, true);
-                if (st)
-                        monitor_show_statistics(st);
+                r = padctl_status_show(m->client, m->status, m->leases, true);
+                monitor_show_statistics(m->stats);
                 printf("\nLive; statistics every %.1f s. Ctrl-C to quit.\n", (double) m->interval_usec / 1e6);
                 fflush(stdout);
                 return r;
         }
-        r = pad_broker_list_leases(m->client, &leases, msg, sizeof(msg));
-        if (r < 0 && r != -EHOSTDOWN)
-                return padctl_fail("ListLeases: %s", msg[0] ? msg : strerror(-r));
         l = calloc(1, sizeof(*l));
         if (!l)
                 return padctl_fail("out of memory");
-        line_add_state(l, s, leases);
-        line_add_statistics(l, st);
+        line_add_state(l, m->status, m->leases);
+        line_add_statistics(l, m->stats);
         r = monitor_emit_line(m, l);
         free(l);
         return r;
+}
+
+/* Read again (the state only when it changed) and show it; paddd not there is shown, not
+ * fatal. */
+static int monitor_refresh(Monitor *m, bool state) {
+        char msg[MSG_MAX];
+        int r = monitor_read(m, state, msg, sizeof(msg));
+
+        if (r == -EHOSTDOWN) {
+                monitor_forget(m);
+                monitor_show_absent(m, msg);
+                return 0;
+        }
+        return r ? r : monitor_show(m);
 }
 
 /* ---- the loop ---------------------------------------------------------------------------------- */
@@ -192,7 +228,7 @@ static int monitor_loop(Monitor *m, pad_broker_watch *w, int sfd) {
                         return padctl_fail("the bus %s went away", pad_client_bus(m->client));
                 if (r < 0)
                         return padctl_fail("reading the broker's signals: %s", strerror(-r));
-                if (r > 0 && monitor_refresh(m))
+                if (r > 0 && monitor_refresh(m, true))
                         return PADCTL_EXIT_FAILURE;
 
                 struct pollfd p[2] = {
@@ -204,7 +240,7 @@ static int monitor_loop(Monitor *m, pad_broker_watch *w, int sfd) {
                         return padctl_fail("poll: %m");
                 if (n > 0 && p[0].revents)
                         return 0;
-                if (n == 0 && monitor_refresh(m))
+                if (n == 0 && monitor_refresh(m, false))
                         return PADCTL_EXIT_FAILURE;
         }
 }
@@ -257,9 +293,9 @@ int padctl_monitor(Padctl *p, int argc, char **argv) {
         r = pad_broker_watch_new(c, &w, msg, sizeof(msg));
         if (r < 0)
                 return padctl_fail("watching the broker: %s", msg[0] ? msg : strerror(-r));
-        r = monitor_refresh(&m);
+        r = monitor_refresh(&m, true);
         if (r == 0)
                 r = monitor_loop(&m, w, sfd);
-        free(m.last_line);
+        monitor_forget(&m);
         return r;
 }

@@ -95,22 +95,18 @@ static int lease_row_add(PadctlTable *t, const pad_lease_info *i) {
         return padctl_table_add(t, cells);
 }
 
-/* Every lease: 0, or the failure printed and 1. */
-static int list_leases(pad_client *c, pad_lease_list **ret) {
+int padctl_list_leases(pad_client *c, pad_lease_list **ret) {
         char msg[MSG_MAX];
         int r = pad_broker_list_leases(c, ret, msg, sizeof(msg));
 
         return r < 0 ? padctl_fail("ListLeases: %s", msg[0] ? msg : strerror(-r)) : 0;
 }
 
-static int print_leases(pad_client *c, bool legend) {
+static int print_leases(const pad_lease_list *l, bool legend) {
         static const char *const headers[] = { ">LEASE", "USER", ">PID", "PROCESS", ">GRANTED", "PLACEMENT",
                                                "BUS NAME", "TAG" };
-        _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
         _cleanup_(padctl_table_freep) PadctlTable *t = NULL;
 
-        if (list_leases(c, &l))
-                return PADCTL_EXIT_FAILURE;
         if (l->n == 0) {
                 printf(legend ? "\nNo leases.\n" : "\n");
                 return 0;
@@ -126,7 +122,7 @@ static int print_leases(pad_client *c, bool legend) {
         return 0;
 }
 
-int padctl_status_show(pad_client *c, const pad_broker_status *s, bool legend) {
+int padctl_status_show(pad_client *c, const pad_broker_status *s, const pad_lease_list *l, bool legend) {
         if (legend) {
                 printf("paddd %s on %s: %u of %u helpers lent, %u lease%s, %u waiting; helper policy %s\n",
                        s->version ? s->version : "?", bus_describe(pad_client_bus(c)), s->in_use, s->max_helpers,
@@ -136,7 +132,7 @@ int padctl_status_show(pad_client *c, const pad_broker_status *s, bool legend) {
                 printf("\nNodes:\n");
         }
         print_nodes(s, legend);
-        return print_leases(c, legend);
+        return print_leases(l, legend);
 }
 
 /* ---- status -o json --------------------------------------------------------------------------- */
@@ -180,11 +176,7 @@ static void json_lease(FILE *f, const pad_lease_info *i) {
         fputs("}", f);
 }
 
-static int status_json(pad_client *c, const pad_broker_status *s) {
-        _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
-
-        if (list_leases(c, &l))
-                return PADCTL_EXIT_FAILURE;
+static int status_json(pad_client *c, const pad_broker_status *s, const pad_lease_list *l) {
         fputs("{\"version\":", stdout);
         padctl_json_string(stdout, s->version ? s->version : "");
         fputs(",\"bus\":", stdout);
@@ -236,6 +228,7 @@ static int no_options(Padctl *p, int argc, char **argv, int n_args) {
 int padctl_status(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         _cleanup_(pad_broker_status_freep) pad_broker_status *s = NULL;
+        _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
         char msg[MSG_MAX];
         bool json = false;
         int r;
@@ -248,7 +241,9 @@ int padctl_status(Padctl *p, int argc, char **argv) {
         r = pad_broker_status_get(c, &s, msg, sizeof(msg));
         if (r < 0)
                 return padctl_fail("reading the broker's properties: %s", msg[0] ? msg : strerror(-r));
-        r = json ? status_json(c, s) : padctl_status_show(c, s, !p->no_legend);
+        if (padctl_list_leases(c, &l))
+                return PADCTL_EXIT_FAILURE;
+        r = json ? status_json(c, s, l) : padctl_status_show(c, s, l, !p->no_legend);
         return r == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
 }
 

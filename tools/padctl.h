@@ -44,8 +44,10 @@ struct PadctlCommand {
 int padctl_status(Padctl *p, int argc, char **argv);
 int padctl_set_quota(Padctl *p, int argc, char **argv);
 int padctl_reload(Padctl *p, int argc, char **argv);
-/* The status view of s and every lease (asked now) on stdout: 0, or the failure printed and 1. */
-int padctl_status_show(pad_client *c, const pad_broker_status *s, bool legend);
+/* Every lease (ListLeases): 0, or the failure printed and 1. */
+int padctl_list_leases(pad_client *c, pad_lease_list **ret);
+/* The status view of s and the leases l on stdout: 0, or the failure printed and 1. */
+int padctl_status_show(pad_client *c, const pad_broker_status *s, const pad_lease_list *l, bool legend);
 /* padctl-monitor.c */
 int padctl_monitor(Padctl *p, int argc, char **argv);
 /* padctl-metrics.c */
