@@ -2,7 +2,9 @@
 # test-completion.sh: padctl's bash completion, sourced into a bash with Debian's
 # bash-completion and asked, as bash would ask it, for the commands, the global options,
 # a command's own options, the values of -o and --bus, and node numbers (from a fake sysfs,
-# so the numbers are known) for set-quota and --node. Exits 77 without bash-completion.
+# so the numbers are known) for set-quota and --node; with $PADCTL_BIN, also every command
+# of `padctl --help` and every option of each `padctl COMMAND --help`, so that the two
+# cannot drift apart. Exits 77 without bash-completion.
 # Usage: test-completion.sh SOURCE_ROOT
 set -u
 
@@ -74,6 +76,26 @@ expect "padctl set-quota " machine 0 3
 expect_not "padctl set-quota " 1
 expect "padctl acquire 2 --node " any 0 3
 expect "padctl help " status vfio-map
+
+# What padctl itself says it has.
+if [[ -n ${PADCTL_BIN:-} ]]; then
+        read -r -a cmds < <("$PADCTL_BIN" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }' | tr '\n' ' ')
+        [[ ${#cmds[@]} -ge 5 ]] || fail_msg="padctl --help lists no commands"
+        expect "padctl " "${cmds[@]}"
+        for c in "${cmds[@]}"; do
+                read -r -a opts < <("$PADCTL_BIN" "$c" --help | grep -oE '^  (-[a-z] )?--[a-z-]+' |
+                                     grep -oE -- '--[a-z-]+' | tr '\n' ' ')
+                case $c in
+                        set-quota) expect "padctl $c 0 1 --" "${opts[@]}" ;;
+                        status | monitor | metrics | reload) expect "padctl $c --" "${opts[@]}" ;;
+                        *) expect "padctl $c x --" "${opts[@]}" ;;
+                esac
+        done
+        if [[ -n ${fail_msg:-} ]]; then
+                echo "FAIL: $fail_msg"
+                failed=1
+        fi
+fi
 
 [[ $failed -eq 0 ]] && echo "test-completion: ok"
 exit $failed
