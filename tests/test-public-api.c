@@ -7,6 +7,7 @@
 #include <padclient.h>
 
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
@@ -206,6 +207,23 @@ START_TEST(test_first_abi_stats) {
 }
 END_TEST
 
+/* The functions of 0.3.0 are in their own version node; the older ones stay where they were. */
+START_TEST(test_symbol_versions) {
+        static const char *const v03[] = {
+                "pad_broker_statistics_get", "pad_broker_statistics_free", "pad_broker_statistics_counter",
+                "pad_broker_watch_new", "pad_broker_watch_free", "pad_broker_watch_get_fd",
+                "pad_broker_watch_get_events", "pad_broker_watch_process",
+        };
+
+        for (size_t i = 0; i < sizeof(v03) / sizeof(v03[0]); i++) {
+                ck_assert_msg(dlvsym(RTLD_DEFAULT, v03[i], "PADCLIENT_0.3"), "%s@PADCLIENT_0.3 missing", v03[i]);
+                ck_assert_msg(!dlvsym(RTLD_DEFAULT, v03[i], "PADCLIENT_0.2"), "%s also in PADCLIENT_0.2", v03[i]);
+        }
+        ck_assert_ptr_nonnull(dlvsym(RTLD_DEFAULT, "pad_broker_status_get", "PADCLIENT_0.2"));
+        ck_assert_ptr_nonnull(dlvsym(RTLD_DEFAULT, "pad_client_new", "PADCLIENT_0"));
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("public-api");
         TCase *tc = tcase_create("api");
@@ -216,6 +234,7 @@ int main(void) {
         tcase_add_test(tc, test_without_broker);
         tcase_add_test(tc, test_with_broker);
         tcase_add_test(tc, test_first_abi_stats);
+        tcase_add_test(tc, test_symbol_versions);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);
