@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-man.sh: the man pages. Each renders with groff (and man -l when man-db is there)
 # without a warning; libpadclient(3) names every function of padclient.h, and
-# org.padata.Broker(5) every method, property and signal of the interface XML; the EXAMPLE
+# org.padata.Broker(5) every method, property, signal and error of the interface XML; the EXAMPLE
 # of libpadclient(3) is extracted, compiled with warnings as errors against the built
 # library and run (without a broker: it must still succeed). Exits 77 without groff.
 # Usage: test-man.sh SOURCE_ROOT CC LIBDIR [CFLAGS...]
@@ -41,6 +41,10 @@ for m in $(grep -o '<\(method\|property\|signal\) name="[A-Za-z]*"' "$root/dbus/
            sed 's/.*name="\(.*\)"/\1/' | sort -u); do
         grep -q "^\.[A-Z]*B* *$m\b\|^\.B[IR]* .*\b$m\b\|\\\\fB$m" "$broker5" ||
                 fail "org.padata.Broker(5) does not describe $m"
+done
+
+for e in $(grep -o 'org\.[a-z]*\.[A-Za-z]*\.Error\.[A-Za-z]*' "$root/dbus/org.padata.Broker.xml" | sort -u); do
+        grep -qF "$e" "$broker5" || fail "org.padata.Broker(5) does not describe the error $e"
 done
 
 # The example: between the markers, roff requests dropped and its escapes undone.
