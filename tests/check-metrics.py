@@ -3,9 +3,10 @@
 own text parser and check it: every family has its documented type, no sample is given
 twice, the wait histogram's buckets are cumulative and end at +Inf with _count, and each
 SAMPLE=VALUE argument (SAMPLE as name{label="v",...}, labels sorted) is there with that
-value. Exit 0, 1 with what is wrong, or 77 when python3 cannot import prometheus_client.
+value. With --down, the file must hold paddd_up 0 and nothing else (paddd did not answer).
+Exit 0, 1 with what is wrong, or 77 when python3 cannot import prometheus_client.
 
-Usage: check-metrics.py FILE [SAMPLE=VALUE...]"""
+Usage: check-metrics.py [--down] FILE [SAMPLE=VALUE...]"""
 import math
 import sys
 
@@ -15,7 +16,7 @@ except ImportError as e:
     print(f"check-metrics: python3 cannot import prometheus_client ({e}): skipped")
     sys.exit(77)
 
-GAUGES = ["paddd_max_helpers", "paddd_in_use", "paddd_leases", "paddd_waiting",
+GAUGES = ["paddd_up", "paddd_max_helpers", "paddd_in_use", "paddd_leases", "paddd_waiting",
           "paddd_node_max_helpers", "paddd_node_in_use"]
 COUNTERS = ["paddd_grants", "paddd_helpers_granted", "paddd_node_grants",
             "paddd_node_helpers_granted", "paddd_user_grants", "paddd_user_helpers_granted"]
@@ -75,9 +76,19 @@ def check_histogram(samples, buckets):
         fail("no paddd_wait_seconds_sum")
 
 
+def check_down(path):
+    types, samples, _ = read(path)
+    if types != {"paddd_up": "gauge"} or samples != {"paddd_up": 0}:
+        fail(f"paddd down, yet {path} holds {samples}")
+    print("check-metrics: paddd_up 0 alone")
+
+
 def main():
     if len(sys.argv) < 2:
-        fail("usage: check-metrics.py FILE [SAMPLE=VALUE...]")
+        fail("usage: check-metrics.py [--down] FILE [SAMPLE=VALUE...]")
+    if sys.argv[1] == "--down":
+        check_down(sys.argv[2])
+        return
     types, samples, buckets = read(sys.argv[1])
     check_types(types)
     check_histogram(samples, buckets)

@@ -4,7 +4,8 @@
  * value is checked against what the test reads from the bus itself: the properties, the
  * nodes and each GetStatistics counter, per node, per user and the histogram's count.
  * --textfile writes DIR/paddd.prom (mode 0644, nothing else left in DIR); a missing DIR is
- * exit status 1 with the folder named. Exits 77 without dbus-daemon or prometheus_client. */
+ * exit status 1 with the folder named; with paddd gone it is exit status 1 and a textfile
+ * of paddd_up 0 alone. Exits 77 without dbus-daemon or prometheus_client. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -155,15 +156,21 @@ static void make_history(sd_bus *b) {
                                  1, -1, 0) >= 0, "Acquire 1");
 }
 
-/* The checker on file with every expected value: its exit status. */
-static int check(const char *python, const char *file) {
-        const char *argv[ARGS_MAX + 4];
+/* The checker on file with every expected value (down: paddd_up 0 alone): its exit status. */
+static int check(const char *python, const char *file, bool down) {
+        const char *argv[ARGS_MAX + 5];
         char script[512];
         unsigned n = 0;
 
         snprintf(script, sizeof(script), "%s/tests/check-metrics.py", getenv("PADDD_SOURCE_ROOT"));
         argv[n++] = python;
         argv[n++] = script;
+        if (down) {
+                argv[n++] = "--down";
+                argv[n++] = file;
+                argv[n] = NULL;
+                return run(argv, NULL);
+        }
         argv[n++] = file;
         for (unsigned i = 0; i < n_args; i++)
                 argv[n++] = args[i];
@@ -185,7 +192,7 @@ static void test_textfile(const char *padctl, const char *python) {
         CHECK(run((const char *const[]) { padctl, "--bus", fx.address, "metrics", "--textfile", dir, NULL }, NULL) == 0,
               "padctl metrics --textfile failed");
         CHECK(stat(file, &st) == 0 && (st.st_mode & 07777) == 0644, "DIR/paddd.prom missing or not mode 0644");
-        CHECK(check(python, file) == 0, "the --textfile output does not parse or does not match the bus");
+        CHECK(check(python, file, false) == 0, "the --textfile output does not parse or does not match the bus");
         d = opendir(dir);
         CHECK(d, "opendir");
         while ((de = readdir(d)))
@@ -202,6 +209,18 @@ static void test_textfile(const char *padctl, const char *python) {
         CHECK(fread(text, 1, sizeof(text) - 1, f) > 0, "no error message");
         fclose(f);
         CHECK(strstr(text, missing) && strstr(text, strerror(ENOENT)), "the error does not name the folder and why");
+
+        /* paddd gone: exit 1, said why, and the textfile replaced by paddd_up 0 alone. */
+        CHECK(fixture_kill_paddd(&fx) == 0, "killing paddd");
+        CHECK(run((const char *const[]) { padctl, "--bus", fx.address, "metrics", "--textfile", dir, NULL }, out) == 1,
+              "--textfile without paddd did not exit 1");
+        f = fopen(out, "re");
+        CHECK(f, "fopen");
+        memset(text, 0, sizeof(text));
+        CHECK(fread(text, 1, sizeof(text) - 1, f) > 0, "no error message");
+        fclose(f);
+        CHECK(strstr(text, "not running"), "the error does not say paddd is not running");
+        CHECK(check(python, file, true) == 0, "the textfile without paddd is not paddd_up 0 alone");
 }
 
 int main(void) {
@@ -232,11 +251,12 @@ int main(void) {
         expect("paddd_grants_total=2");
         expect("paddd_helpers_granted_total=4");
         expect("paddd_in_use=4");
+        expect("paddd_up=1");
 
         snprintf(out, sizeof(out), "%s/metrics.prom", fx.dir);
         CHECK(run((const char *const[]) { padctl, "--bus", fx.address, "metrics", NULL }, out) == 0,
               "padctl metrics failed");
-        CHECK(check(python, out) == 0, "padctl metrics does not parse or does not match the bus");
+        CHECK(check(python, out, false) == 0, "padctl metrics does not parse or does not match the bus");
         test_textfile(padctl, python);
 
         sd_bus_flush_close_unref(b);

@@ -1,6 +1,7 @@
 /* padctl-metrics.c: `padctl metrics`, the broker's state and statistics in the Prometheus
  * text exposition format, through libpadclient: gauges for the quotas and their use
- * (machine-wide and per node), a counter per statistics counter, grants and helpers per
+ * (machine-wide and per node), paddd_up (0 and nothing else when paddd does not answer),
+ * a counter per statistics counter, grants and helpers per
  * node and per user, and the wait histogram as paddd_wait_seconds. To stdout, or with
  * --textfile DIR to DIR/paddd.prom for node_exporter's textfile collector, replaced
  * atomically: written to a temporary file in DIR, synced, renamed over it. */
@@ -169,28 +170,44 @@ static int metrics_parse(Padctl *p, int argc, char **argv, const char **ret_dir)
         return padctl_positional("metrics", argc, argv, 0, 0);
 }
 
-/* The whole exposition into a memory buffer: 0, or the failure printed. */
+/* Ask paddd: 0, or the errno why it did not answer (said so on stderr). */
+static int metrics_read(pad_client *c, pad_broker_status **ret_s, pad_broker_statistics **ret_st) {
+        char msg[MSG_MAX];
+        int r;
+
+        r = pad_broker_status_get(c, ret_s, msg, sizeof(msg));
+        if (r >= 0)
+                r = pad_broker_statistics_get(c, ret_st, msg, sizeof(msg));
+        if (r < 0) {
+                padctl_fail("reading the broker's state and statistics: %s", msg[0] ? msg : strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* The whole exposition into a memory buffer; when paddd did not answer (no bus, no paddd,
+ * refused) only paddd_up 0, so that a textfile left from before does not go on showing its
+ * old values. 0, the errno of the failed read (said so), or out of memory printed and 1. */
 static int metrics_render(pad_client *c, char **ret, size_t *ret_len) {
         _cleanup_(pad_broker_status_freep) pad_broker_status *s = NULL;
         _cleanup_(pad_broker_statistics_freep) pad_broker_statistics *st = NULL;
-        char msg[MSG_MAX];
         FILE *f;
         int r;
 
-        r = pad_broker_status_get(c, &s, msg, sizeof(msg));
-        if (r < 0)
-                return padctl_fail("reading the broker's properties: %s", msg[0] ? msg : strerror(-r));
-        r = pad_broker_statistics_get(c, &st, msg, sizeof(msg));
-        if (r < 0)
-                return padctl_fail("GetStatistics: %s", msg[0] ? msg : strerror(-r));
+        r = metrics_read(c, &s, &st);
+        if (r == -ENOMEM)
+                return PADCTL_EXIT_FAILURE;
         f = open_memstream(ret, ret_len);
         if (!f)
                 return padctl_fail("out of memory");
-        write_status(f, s);
-        write_statistics(f, st);
+        gauge(f, "paddd_up", "1 when paddd answered, else 0.", r == 0);
+        if (r == 0) {
+                write_status(f, s);
+                write_statistics(f, st);
+        }
         if (fclose(f) != 0)
                 return padctl_fail("out of memory");
-        return 0;
+        return r;
 }
 
 int padctl_metrics(Padctl *p, int argc, char **argv) {
@@ -205,11 +222,10 @@ int padctl_metrics(Padctl *p, int argc, char **argv) {
                 return r < 0 ? PADCTL_EXIT_OK : r;
         if (padctl_client_new(p, &c))
                 return PADCTL_EXIT_FAILURE;
-        if (metrics_render(c, &text, &len))
+        r = metrics_render(c, &text, &len);
+        if (r > 0)
                 return PADCTL_EXIT_FAILURE;
-        if (dir)
-                return write_textfile(dir, text, len) ? PADCTL_EXIT_FAILURE : PADCTL_EXIT_OK;
-        if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
-                return padctl_fail("writing to stdout: %m");
-        return PADCTL_EXIT_OK;
+        if (dir ? write_textfile(dir, text, len) != 0 : fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
+                return dir ? PADCTL_EXIT_FAILURE : padctl_fail("writing to stdout: %m");
+        return r < 0 ? PADCTL_EXIT_FAILURE : PADCTL_EXIT_OK;
 }
