@@ -13,12 +13,19 @@
 #   library      pad_hugetlb_fallocate() timed inside bench-hugetlb (broker, N threads)
 #   plain loop   N threads calling MADV_POPULATE_WRITE on disjoint ranges (the machine's limit)
 # Then bench-pmem: 4 GiB on the huge tmpfs and 1 GiB on /dev/shm (4 KiB pages).
+# With `sizes` instead: the table of sizes 2 MiB to 16 GiB (as far as the pool allows) with
+# fallocate(2), the library and the plain loop per call, then CALLS calls of 2-10 MiB in a
+# row (bench-hugetlb sizes and calls).
 # usage: bench/run-hugetlb.sh BUILD_DIR [SIZE_GIB (4)] [ROUNDS (3)]
+#        bench/run-hugetlb.sh BUILD_DIR sizes [ROUNDS (3)] [CALLS (100000)]
 set -euo pipefail
 
-BUILD=$(realpath "${1:?usage: $0 BUILD_DIR [SIZE_GIB] [ROUNDS]}")
-SIZE_GIB=${2:-4}
-ROUNDS=${3:-3}
+BUILD=$(realpath "${1:?usage: $0 BUILD_DIR [SIZE_GIB|sizes] [ROUNDS]}")
+if [ "${2:-}" = sizes ]; then
+        MODE=sizes SIZE_GIB=16 ROUNDS=${3:-3} CALLS=${4:-100000}
+else
+        MODE=table SIZE_GIB=${2:-4} ROUNDS=${3:-3}
+fi
 N=$(nproc)
 BENCH="$BUILD/bench/bench-hugetlb"
 PADCTL="$BUILD/tools/padctl"
@@ -50,9 +57,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$DIR/huge" "$DIR/thp"
-ADDED=$((PAGES + 16))
-echo $(($(cat /proc/sys/vm/nr_hugepages) + ADDED)) > /proc/sys/vm/nr_hugepages
+NR0=$(cat /proc/sys/vm/nr_hugepages)
+echo $((NR0 + PAGES + 16)) > /proc/sys/vm/nr_hugepages
+ADDED=$(($(cat /proc/sys/vm/nr_hugepages) - NR0))
 FREE=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+if [ "$MODE" = sizes ] && [ "$FREE" -lt "$PAGES" ]; then
+        SIZE_GIB=$(((FREE - 16) / 512))
+        echo "note: the pool gave only $FREE free pages: sizes up to ${SIZE_GIB} GiB"
+        PAGES=$((SIZE_GIB * 512))
+fi
 [ "$FREE" -ge "$PAGES" ] || { echo "run-hugetlb.sh: only $FREE huge pages free, need $PAGES"; exit 1; }
 mount -t hugetlbfs -o pagesize=2M none "$DIR/huge"
 F="$DIR/huge/f"
@@ -93,6 +106,34 @@ if [ "$USE_PADCTL" = 0 ]; then
              "(PADCLIENT_FALLBACK_HELPERS=$((N - 1)))"
         if [ -s "$DIR/smoke.log" ]; then sed 's/^/  padctl: /' "$DIR/smoke.log" | head -3 || true; fi
         export PADCLIENT_FALLBACK_HELPERS=$((N - 1))
+fi
+
+describe() {
+        echo "machine: $N CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)," \
+             "$(free -g | awk '/Mem:/ {print $2}') GiB RAM"
+}
+
+# ---- the table of sizes and the many small calls ------------------------------------------------
+if [ "$MODE" = sizes ]; then
+        SIZES=""
+        for s in 2M 8M 32M 64M 128M 256M 1G 4G 16G; do
+                b=$(numfmt --from=iec "$s")
+                [ "$b" -le $((SIZE_GIB << 30)) ] && SIZES="$SIZES $s"
+        done
+        # Fresh guest memory is slow on first touch: populate the largest size twice, untimed.
+        for _ in 1 2; do "$BENCH" loop "$F" "${SIZE_GIB}G" "$N" > /dev/null; rm -f "$F"; done
+        echo
+        describe
+        echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "per call, 2 MiB pages, $N threads for the library and the loop, $ROUNDS rounds interleaved, median;"
+        echo "each measurement repeats the call on a fresh file until 1 GiB is done; speed ratios (> 1: library faster);"
+        echo "no broker: PAD_JOB_NO_BROKER, $((N - 1)) fallback helper(s) at the caller's priority"
+        # shellcheck disable=SC2086
+        PADCLIENT_FALLBACK_HELPERS=$((N - 1)) "$BENCH" sizes "$DIR/huge" "$N" "$ROUNDS" $SIZES
+        echo
+        "$BENCH" calls "$DIR/huge" "$CALLS" "$ROUNDS"
+        echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+        exit 0
 fi
 
 # ---- the methods: each prints the seconds the population took ---------------------------------
@@ -144,8 +185,7 @@ for m in $METHODS; do declare "M_$m=$(median "$DIR/t.$m")"; done
 if [ -s "$DIR/t.padctl_call" ]; then M_padctl_call=$(median "$DIR/t.padctl_call"); fi
 
 echo
-echo "machine: $N CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)," \
-     "$(free -g | awk '/Mem:/ {print $2}') GiB RAM"
+describe
 [ -n "$QEMU" ] && echo "qemu: $("$QEMU" --version | head -1)"
 echo "load average before the rounds: $LOAD"
 echo "hugetlb population of $SIZE_GIB GiB of 2 MiB pages, $ROUNDS rounds interleaved, median, N=$N"

@@ -20,6 +20,7 @@ struct BudgetUser {
         unsigned n_refs;                /* clients of this uid */
         unsigned in_use;                /* slots held by this uid's leases */
         unsigned n_waiting;             /* queued requests of this uid */
+        unsigned n_leases;              /* leases of this uid */
         LIST_FIELDS(BudgetUser, users);
 };
 
@@ -72,6 +73,7 @@ struct Budget {
         unsigned max_leases_per_client;
         unsigned max_waiting;
         unsigned max_waiting_per_user;
+        unsigned max_leases_per_user;
 
         unsigned in_use;
         unsigned *node_in_use;
@@ -173,6 +175,7 @@ int budget_set_limits(Budget *b, const BudgetLimits *limits) {
         b->max_leases_per_client = limits->max_leases_per_client;
         b->max_waiting = limits->max_waiting;
         b->max_waiting_per_user = limits->max_waiting_per_user;
+        b->max_leases_per_user = limits->max_leases_per_user;
         return 0;
 }
 
@@ -373,6 +376,11 @@ static void reserve_for_queue(Budget *b) {
                 (void) reserve_for(b, w);
 }
 
+/* One more lease or waiting request of this user would pass MaxLeasesPerUser. */
+static bool user_at_lease_cap(const Budget *b, const BudgetUser *u) {
+        return b->max_leases_per_user > 0 && u->n_leases + u->n_waiting >= b->max_leases_per_user;
+}
+
 /* Could min ever be met under today's caps, all slots free? */
 static bool request_can_fit(const Budget *b, const BudgetRequest *req) {
         int origin = req->node >= 0 ? budget_index(b, req->node) : -1;
@@ -417,6 +425,7 @@ static void lease_link(BudgetLease *l) {
         b->n_leases++;
         LIST_PREPEND(client, c->leases, l);
         c->n_leases++;
+        c->user->n_leases++;
 }
 
 static int lease_new(BudgetClient *c, unsigned n_order, BudgetLease **ret) {
@@ -446,7 +455,7 @@ int budget_acquire(BudgetClient *c, const BudgetRequest *req, BudgetLease **ret)
         r = request_check(b, req);
         if (r != 0)
                 return r;
-        if (c->n_leases + c->n_waiters >= b->max_leases_per_client)
+        if (c->n_leases + c->n_waiters >= b->max_leases_per_client || user_at_lease_cap(b, c->user))
                 return PAD_ERROR_LIMITS_EXCEEDED;
 
         if (!request_can_fit(b, req))
@@ -462,7 +471,7 @@ int budget_acquire(BudgetClient *c, const BudgetRequest *req, BudgetLease **ret)
 
 /* Charge exactly the placement a lease had before a restart. Caps are not checked: nothing
  * granted is revoked, as on a reload. Ids must come in increasing order, above any id the
- * budget gave out. */
+ * budget gave out and low enough that next_id cannot wrap to 0 and give ids out again. */
 int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement, unsigned n,
                  BudgetLease **ret) {
         Budget *b;
@@ -471,7 +480,7 @@ int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement,
         if (!c || !ret || id == 0 || (n > 0 && !placement))
                 return -EINVAL;
         b = c->budget;
-        if (id < b->next_id || n > b->n_nodes)
+        if (id < b->next_id || id > BUDGET_ID_MAX || n > b->n_nodes)
                 return PAD_ERROR_INVALID_ARGS;
         for (unsigned k = 0; k < n; k++) {
                 if (budget_index(b, placement[k].node) < 0)
@@ -499,6 +508,7 @@ uint64_t budget_get_next_id(const Budget *b) {
 }
 
 void budget_set_next_id(Budget *b, uint64_t id) {
+        id = MIN(id, BUDGET_ID_MAX + 1);
         if (id > b->next_id)
                 b->next_id = id;
 }
@@ -520,6 +530,7 @@ BudgetLease *budget_lease_free(BudgetLease *l) {
         b->n_leases--;
         LIST_REMOVE(client, l->client->leases, l);
         l->client->n_leases--;
+        l->client->user->n_leases--;
         free(l);
         return NULL;
 }
@@ -605,7 +616,8 @@ int budget_enqueue(BudgetClient *c, const BudgetRequest *req, void *userdata, Bu
         if (!request_can_fit(b, req))
                 return PAD_ERROR_NEVER_FITS;
         if (c->n_leases + c->n_waiters >= b->max_leases_per_client || b->n_waiting >= b->max_waiting ||
-            (b->max_waiting_per_user > 0 && c->user->n_waiting >= b->max_waiting_per_user))
+            (b->max_waiting_per_user > 0 && c->user->n_waiting >= b->max_waiting_per_user) ||
+            user_at_lease_cap(b, c->user))
                 return PAD_ERROR_LIMITS_EXCEEDED;
 
         w = calloc(1, sizeof(*w));

@@ -27,6 +27,7 @@ typedef struct BudgetLimits {
         unsigned max_leases_per_client;  /* leases plus queued requests of one client */
         unsigned max_waiting;            /* queued requests machine-wide */
         unsigned max_waiting_per_user;   /* queued requests of one user; 0: no cap below max_waiting */
+        unsigned max_leases_per_user;    /* leases plus queued requests of one user; 0: no cap */
 } BudgetLimits;
 
 typedef struct BudgetRequest {
@@ -78,12 +79,18 @@ typedef struct BudgetPlacement {
         unsigned helpers;                /* > 0 */
 } BudgetPlacement;
 
+/* The largest lease id adopted or set as next: the counter above it has room for 2^63 more
+ * leases, so it never wraps to ids already given out. */
+#define BUDGET_ID_MAX ((uint64_t) INT64_MAX)
+
 /* Re-create a lease of an earlier run with its id and exact placement (restart). Caps are
- * not checked (nothing granted is revoked); ids must increase from call to call and be at
- * least budget_get_next_id(). 0, PAD_ERROR_NO_SUCH_NODE, PAD_ERROR_INVALID_ARGS, -ENOMEM. */
+ * not checked (nothing granted is revoked); ids must increase from call to call, be at
+ * least budget_get_next_id() and at most BUDGET_ID_MAX. 0, PAD_ERROR_NO_SUCH_NODE,
+ * PAD_ERROR_INVALID_ARGS, -ENOMEM. */
 int budget_adopt(BudgetClient *c, uint64_t id, const BudgetPlacement *placement, unsigned n,
                  BudgetLease **ret);
-/* The id the next lease gets; raising it keeps ids of an earlier run from coming back. */
+/* The id the next lease gets; raising it keeps ids of an earlier run from coming back. An id
+ * past BUDGET_ID_MAX + 1 is taken as BUDGET_ID_MAX + 1. */
 uint64_t budget_get_next_id(const Budget *b);
 void budget_set_next_id(Budget *b, uint64_t id);
 

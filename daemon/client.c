@@ -80,7 +80,7 @@ bool client_vanished(Manager *m, const char *name) {
         if (!c)
                 return false;
         if (c->leases || c->waiters)
-                log_debug("Client %s (pid " PID_FMT ") went away, reclaiming its leases.", c->name, c->pid);
+                log_info("Client %s (pid " PID_FMT ") went away, reclaiming its leases.", c->name, c->pid);
         LIST_FOREACH(leases, l, c->leases)
                 manager_count(m, STATS_RECLAIMED);
         client_free(c);

@@ -31,6 +31,7 @@ typedef enum ConfigKey {
         KEY_MAX_HELPERS_PER_NODE,
         KEY_MAX_HELPERS_PER_USER,
         KEY_MAX_LEASES_PER_CLIENT,
+        KEY_MAX_LEASES_PER_USER,
         KEY_MAX_WAITING,
         KEY_MAX_WAITING_PER_USER,
         KEY_MAX_WAIT_USEC,
@@ -44,6 +45,7 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_MAX_HELPERS_PER_NODE] = "MaxHelpersPerNode",
         [KEY_MAX_HELPERS_PER_USER] = "MaxHelpersPerUser",
         [KEY_MAX_LEASES_PER_CLIENT] = "MaxLeasesPerClient",
+        [KEY_MAX_LEASES_PER_USER] = "MaxLeasesPerUser",
         [KEY_MAX_WAITING] = "MaxWaiting",
         [KEY_MAX_WAITING_PER_USER] = "MaxWaitingPerUser",
         [KEY_MAX_WAIT_USEC] = "MaxWaitUSec",
@@ -96,6 +98,7 @@ int config_new(Config **ret) {
                 .max_helpers_per_node = { .value = 80, .percent = true },
                 .max_helpers_per_user = 0,
                 .max_leases_per_client = 64,
+                .max_leases_per_user = 1024,
                 .max_waiting = 256,
                 .max_waiting_per_user = 32,
                 .max_wait_usec = 20000000,
@@ -411,6 +414,8 @@ static int set_broker_key(ParseState *s, ConfigKey k, const char *v) {
                 return parse_count(s, key, v, 0, BROKER_HELPERS_MAX, &c->max_helpers_per_user) == 0;
         case KEY_MAX_LEASES_PER_CLIENT:
                 return parse_count(s, key, v, 1, 65536, &c->max_leases_per_client) == 0;
+        case KEY_MAX_LEASES_PER_USER:
+                return parse_count(s, key, v, 0, 1048576, &c->max_leases_per_user) == 0;
         case KEY_MAX_WAITING:
                 return parse_count(s, key, v, 0, 65536, &c->max_waiting) == 0;
         case KEY_MAX_WAITING_PER_USER:
@@ -707,6 +712,7 @@ int config_to_limits(const Config *c, const Topology *t, BudgetLimits *ret_limit
                 .max_leases_per_client = c->max_leases_per_client,
                 .max_waiting = c->max_waiting,
                 .max_waiting_per_user = c->max_waiting_per_user,
+                .max_leases_per_user = c->max_leases_per_user,
         };
         return 0;
 }

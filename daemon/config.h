@@ -47,6 +47,7 @@ typedef struct Config {
         ConfigQuantity max_helpers_per_node;    /* default 80% */
         unsigned max_helpers_per_user;          /* 0: none */
         unsigned max_leases_per_client;         /* default 64 */
+        unsigned max_leases_per_user;           /* default 1024; 0: none */
         unsigned max_waiting;                   /* default 256 */
         unsigned max_waiting_per_user;          /* default 32; 0: none below max_waiting */
         unsigned max_wait_usec;                 /* longest wait of an Acquire, default 20 s */

@@ -128,11 +128,12 @@ static void count_refusal(Manager *m, int r) {
 Lease *lease_free(Lease *l) {
         if (!l)
                 return NULL;
-        books_lease_dropped(l->manager, l);
         LIST_REMOVE(leases, l->client->leases, l);
         tdelete(l, &l->manager->leases, lease_compare);
         sd_event_source_disable_unref(l->ttl_source);
         budget_lease_free(l->budget_lease);
+        /* After the budget let go of it: a snapshot the books take now must not hold it. */
+        books_lease_dropped(l->manager, l);
         free(l);
         return NULL;
 }

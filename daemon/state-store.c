@@ -33,6 +33,7 @@ struct StateStore {
         int fd;
         StoreHeader h;
         uint64_t log_len;               /* whole journal lines after h.log_off */
+        bool torn;                      /* the file holds more past them: cut before appending */
 };
 
 static uint64_t fnv1a(const void *p, size_t n) {
@@ -222,16 +223,23 @@ int state_store_load(StateStore *s, StateBooks *ret, const char **ret_what) {
                 return r;
         }
         s->h = h;
-        s->log_len = log_used;  /* a torn line after it is overwritten by the next append */
+        s->log_len = log_used;
+        /* What follows the first line that is not whole is cut off before the next append:
+         * written over in part, it could end where a whole line began again. */
+        s->torn = (uint64_t) st.st_size > h.log_off + log_used;
         *ret = books;
         return 0;
 }
 
 int state_store_append(StateStore *s, const char *records, size_t len) {
-        _cleanup_free_ char *framed = malloc(len + len / 2 + 64);
-        size_t n = 0;
+        _cleanup_free_ char *framed = NULL;
+        size_t n = 0, lines = 1;
         int r;
 
+        /* Each line grows by its check, however short it is; sprintf adds a NUL. */
+        for (const char *p = records; (p = memchr(p, '\n', len - (size_t) (p - records))); p++)
+                lines++;
+        framed = malloc(len + lines * STORE_LINE_CHECK + 2);
         if (!framed)
                 return -ENOMEM;
         /* The first append to a new store commits the header it names. */
@@ -239,6 +247,11 @@ int state_store_append(StateStore *s, const char *records, size_t len) {
                 r = header_commit(s, &s->h);
                 if (r < 0)
                         return r;
+        }
+        if (s->torn) {
+                if (ftruncate(s->fd, (off_t) (s->h.log_off + s->log_len)) < 0)
+                        return -errno;
+                s->torn = false;
         }
         for (size_t pos = 0; pos < len;) {
                 const char *nl = memchr(records + pos, '\n', len - pos);

@@ -106,13 +106,15 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+/* In [min, max]; "-0" is 0. The magnitude is bounded before it is negated, so no value
+ * read can overflow an int. */
 static int parse_int(const char *s, int min, int max, int *ret) {
         uint64_t v;
         bool neg = *s == '-';
 
-        if (parse_u64(s + neg, (uint64_t) (neg ? -(int64_t) min : max), &v) < 0)
+        if (parse_u64(s + neg, neg ? (min < 0 ? (uint64_t) -(int64_t) min : 0) : (uint64_t) max, &v) < 0)
                 return -EBADMSG;
-        *ret = neg ? -(int) v : (int) v;
+        *ret = neg ? (int) -(int64_t) v : (int) v;
         return 0;
 }
 
@@ -232,6 +234,8 @@ static int books_add(StateBooks *b, const StateLease *l) {
 }
 
 static int apply_record(StateBooks *b, char **tok, unsigned n, bool snapshot) {
+        BudgetPlacement placement[STATE_PLACEMENT_MAX];
+        unsigned n_placement;
         StateLease l;
         uint64_t id;
         bool found;
@@ -262,7 +266,12 @@ static int apply_record(StateBooks *b, char **tok, unsigned n, bool snapshot) {
                 b->n_leases--;
                 return 0;
         }
-        return parse_placement(tok[2], b->leases[i].placement, &b->leases[i].n_placement);
+        /* Parsed aside first: a bad placement leaves the lease as it was. */
+        if (parse_placement(tok[2], placement, &n_placement) < 0)
+                return -EBADMSG;
+        memcpy(b->leases[i].placement, placement, n_placement * sizeof(*placement));
+        b->leases[i].n_placement = n_placement;
+        return 0;
 }
 
 int state_apply(StateBooks *books, const char *text, size_t len, bool snapshot, unsigned *ret_line) {

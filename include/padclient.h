@@ -297,14 +297,38 @@ typedef struct pad_io_opts {
 
 #define PAD_FALLOC_KEEP_SIZE 0x01       /* same value as FALLOC_FL_KEEP_SIZE */
 
-/* fallocate(2) on a hugetlbfs file, in parallel. mode: 0 or PAD_FALLOC_KEEP_SIZE.
- * offset and len must be multiples of the file system's huge page size. On failure the
- * pages this call allocated are punched out and the size is restored; pages that were
- * there before stay. Errors: -EINVAL (not hugetlbfs, bad mode, misaligned or zero len),
- * -ENOSPC (huge page pool too small, up front or mid-way), -ECANCELED, -EBADF (not open
- * read-write), -ENXIO (no such node), -EFBIG. The part of a PAD_FALLOC_KEEP_SIZE range
- * beyond the end of file is allocated with the kernel's fallocate(2) (a writable mapping
- * there would grow the file), in the same job. */
+/* fallocate(fd, mode, offset, len) on a hugetlbfs file, in parallel where that pays: the
+ * result of fallocate(2) for every input, its errno returned negative. Same return value,
+ * SIGXFSZ, st_size, st_blocks, pages allocated, drop of the pool's free and reserved pages,
+ * ctime set on success (mtime and atime untouched), and the kernel's own checks (seals,
+ * RLIMIT_FSIZE, per-mount and cgroup limits, O_APPEND, file type, access mode): unaligned
+ * offset or len are rounded out to whole pages and mode 0 sets the size to offset + len;
+ * modes other than 0 and PAD_FALLOC_KEEP_SIZE, what fallocate(2) refuses up front, and files
+ * elsewhere than hugetlbfs go to fallocate(2) unchanged. The differences, all on purpose:
+ * - Failure part-way is undone: the pages this call allocated are punched out, and size
+ *   (also one that is not a page multiple), atime and mtime are as before; fallocate(2)
+ *   keeps what it allocated. Punching sets ctime. The reservations that a shared mapping
+ *   of the file had on the pages given back are made again when every page given back had
+ *   one (one mapping over the range, as a VM's) and fd is open for reading; when only some
+ *   had, none are. More holes than free pages (reserved ones included) plus the overcommit
+ *   room: -ENOSPC up front, nothing allocated. The undo assumes that nothing else changes
+ *   the file or the pool's reservations meanwhile.
+ * - A signal does not end the call with -EINTR: it goes on, unless opts->cancel is
+ *   requested (-ECANCELED, undone).
+ * - opts->node binds the pages to that node; -ENXIO if there is no such node.
+ * What runs in parallel: with at least 128 MiB and more than one thread allowed, the whole
+ * pages below EOF, and in mode 0 those up to the new size when the old size is a page
+ * multiple, no page lies beyond it and F_SEAL_SHRINK is not set, are populated by all
+ * threads through a shared writable mapping. The rest (the part of a KEEP_SIZE range beyond
+ * EOF, growth otherwise) goes through the kernel's fallocate from the same threads, and
+ * fallocate(2) calls on one inode serialise on its lock. Where no writable mapping or no
+ * userfaultfd can be had (O_WRONLY, F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, seccomp) the call is
+ * the kernel's fallocate page by page on one thread. Below 128 MiB or on one thread: in a
+ * file without pages, one fallocate(2), after one fstat(2) (and, when the size is not 0,
+ * fstatfs(2) and a read of the pool's reserved count for the undo); in a file with pages,
+ * page by page as above (st_blocks tells the undo which pages are the call's). Those paths
+ * but the single call end with fallocate(fd, mode, offset, len) itself, over pages that
+ * are then all there. */
 int pad_hugetlb_fallocate(pad_client *c, int fd, int mode, uint64_t offset, uint64_t len,
                           const pad_io_opts *opts, pad_job_stats *ret_stats);
 

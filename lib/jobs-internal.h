@@ -2,8 +2,8 @@
  * pmem.c, vfio.c): the failure message written into pad_io_opts.ret_msg, the job skeleton
  * filled from pad_io_opts, human-readable sizes for messages, and the prefault of one
  * mapped range (MADV_POPULATE_WRITE, touching pages on kernels without it), which each job
- * runs per chunk. Static inline, but for hugetlb_probe() of hugetlb.c, declared at the end;
- * include it after internal.h. Nothing here logs. */
+ * runs per chunk. Static inline, but for hugetlb_probe() and hugetlb_tuning of hugetlb.c,
+ * declared at the end; include it after internal.h. Nothing here logs. */
 #pragma once
 
 #include <errno.h>
@@ -111,6 +111,17 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
 
 /* hugetlb.c: present[i] = 1 if huge page i of [from, to) exists in the hugetlbfs file fd
  * (also beyond its EOF), found without allocating or reserving a page; ret_count gets how
- * many. present and ret_count may be NULL. Needs userfaultfd (UFFD_USER_MODE_ONLY suffices). */
+ * many. present and ret_count may be NULL. Needs userfaultfd (UFFD_USER_MODE_ONLY suffices)
+ * and an fd open for reading (a write-sealed memfd will do). */
 int hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count);
+
+/* hugetlb.c: where pad_hugetlb_fallocate() turns parallel (bytes of the call), the least a
+ * helper's chunk holds, and the slice a thread takes at a time (rounded to the huge page
+ * size). Set only by tests, before any call, to reach the parallel path with a small pool. */
+typedef struct HugetlbTuning {
+        uint64_t parallel_min;
+        uint64_t min_chunk;
+        uint64_t slice;
+} HugetlbTuning;
+extern HugetlbTuning hugetlb_tuning;

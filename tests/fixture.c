@@ -461,6 +461,22 @@ void fixture_dump_log(Fixture *f) {
         close(fd);
 }
 
+/* Exec paddd's argv (NULL-terminated), behind $PADDD_WRAPPER if that is set: its words, split
+ * at blanks, come first (e.g. "valgrind -q --error-exitcode=99"). Returns only on failure. */
+static void exec_paddd(const char *const *args) {
+        char *words = strdup(getenv("PADDD_WRAPPER") ?: ""), *argv[64], *save = NULL;
+        size_t n = 0;
+
+        if (!words)
+                return;
+        for (char *t = strtok_r(words, " \t", &save); t && n < 32; t = strtok_r(NULL, " \t", &save))
+                argv[n++] = t;
+        for (size_t i = 0; args[i] && n < 63; i++)
+                argv[n++] = (char *) args[i];
+        argv[n] = NULL;
+        execvp(argv[0], argv);
+}
+
 int fixture_start_paddd(Fixture *f) {
         char binary[256], log_path[320], notify_env[340], runtime_dir[340];
         pid_t parent = getpid();
@@ -493,10 +509,9 @@ int fixture_start_paddd(Fixture *f) {
                 setenv("RUNTIME_DIRECTORY", runtime_dir, 1);
                 unsetenv("WATCHDOG_USEC");
                 unsetenv("WATCHDOG_PID");
-                if (f->embedded_config)
-                        execl(binary, binary, "--bus", f->address, "--embedded-config", (char *) NULL);
-                else
-                        execl(binary, binary, "--bus", f->address, "--config", f->config_path, (char *) NULL);
+                exec_paddd((const char *[]) { binary, "--bus", f->address,
+                                              f->embedded_config ? "--embedded-config" : "--config",
+                                              f->embedded_config ? NULL : f->config_path, NULL });
                 _exit(127);
         }
 

@@ -621,6 +621,30 @@ START_TEST(test_waiting_per_user) {
 }
 END_TEST
 
+START_TEST(test_leases_per_user) {
+        const unsigned cpus[] = { 4 }, nmax[] = { 4 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 4, nmax, 0, 64, 16);
+        BudgetLimits limits = { .max_helpers = 4, .node_max = (unsigned *) nmax, .max_leases_per_client = 64,
+                                .max_waiting = 16, .max_leases_per_user = 3 };
+        BudgetClient *c = client(b, 7), *c2 = client(b, 7), *d = client(b, 8);
+        BudgetLease *l = NULL, *first;
+        BudgetWaiter *w = NULL;
+        BudgetRequest zero = req(1, 0, -1), all = req(4, 4, -1);
+
+        ck_assert_int_eq(budget_set_limits(b, &limits), 0);
+        first = grant(c, zero);
+        (void) grant(c2, zero);
+        ck_assert_int_eq(budget_enqueue(c2, &all, NULL, &w), 0);
+        /* Two leases and a waiter of uid 7 over two connections: its fourth is refused. */
+        ck_assert_int_eq(budget_acquire(c, &zero, &l), PAD_ERROR_LIMITS_EXCEEDED);
+        ck_assert_int_eq(budget_enqueue(c, &all, NULL, &w), PAD_ERROR_LIMITS_EXCEEDED);
+        ck_assert_int_eq(budget_acquire(d, &zero, &l), 0);
+        budget_lease_free(first);
+        ck_assert_int_eq(budget_acquire(c, &zero, &l), 0);
+}
+END_TEST
+
 START_TEST(test_waiter_free) {
         const unsigned cpus[] = { 2, 2 }, nmax[] = { 1, 1 };
         _cleanup_(topology_freep) Topology *t = topo(2, cpus);
@@ -677,6 +701,31 @@ START_TEST(test_client_free) {
         ck_assert_int_eq(budget_dispatch(b, &ud, &l), 1);
         ck_assert_ptr_eq(ud, &x);
         ck_assert_ptr_null(budget_client_free(NULL));
+}
+END_TEST
+
+/* Ids near the top of uint64_t are refused, so the counter never wraps to 0 and hands out
+ * ids it gave before. */
+START_TEST(test_ids_never_wrap) {
+        const unsigned cpus[] = { 2 }, nmax[] = { 2 };
+        const BudgetPlacement p = { .node = 0, .helpers = 1 };
+        _cleanup_(topology_freep) Topology *t = topo(1, cpus);
+        _cleanup_(budget_freep) Budget *b = budget(t, 2, nmax, 0, 64, 16);
+        BudgetClient *c = client(b, 0);
+        BudgetLease *l = NULL, *m;
+
+        ck_assert_int_eq(budget_adopt(c, UINT64_MAX - 1, &p, 1, &l), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(budget_adopt(c, BUDGET_ID_MAX + 1, &p, 1, &l), PAD_ERROR_INVALID_ARGS);
+        ck_assert_int_eq(budget_adopt(c, BUDGET_ID_MAX, &p, 1, &l), 0);
+        budget_set_next_id(b, UINT64_MAX);
+        ck_assert_uint_eq(budget_get_next_id(b), BUDGET_ID_MAX + 1);
+        m = grant(c, req(1, 0, -1));
+        ck_assert_uint_eq(budget_lease_get_id(m), BUDGET_ID_MAX + 1);
+        ck_assert_ptr_eq(budget_next_lease(b, NULL), l);
+        ck_assert_ptr_eq(budget_next_lease(b, l), m);
+        /* Past the bound already, a high id leaves next_id where it is. */
+        budget_set_next_id(b, UINT64_MAX);
+        ck_assert_uint_eq(budget_get_next_id(b), BUDGET_ID_MAX + 2);
 }
 END_TEST
 
@@ -970,9 +1019,11 @@ static Suite *budget_suite(void) {
         tcase_add_test(tc, test_waiters_first);
         tcase_add_test(tc, test_user_capped_head);
         tcase_add_test(tc, test_waiting_per_user);
+        tcase_add_test(tc, test_leases_per_user);
         tcase_add_test(tc, test_waiter_free);
         tcase_add_test(tc, test_client_free);
         tcase_add_test(tc, test_ids_never_reused);
+        tcase_add_test(tc, test_ids_never_wrap);
         tcase_add_loop_test(tc, test_random_properties, 0, 4);
         tcase_add_test(tc, test_random_waiters);
         suite_add_tcase(s, tc);

@@ -210,6 +210,56 @@ START_TEST(test_books_across_managers) {
 }
 END_TEST
 
+/* Thousands of grants and releases: the journal is compacted on the way (some compactions
+ * fall on a release), and the books still hold exactly the leases that live. */
+START_TEST(test_books_churn) {
+        const char *bus_id = "0123456789abcdef0123456789abcdef", *what = NULL;
+        int fd = memfd_create("books", MFD_CLOEXEC);
+        StateBooks saved = {}, none = { .next_id = 1 };
+        BooksRestored restored;
+        AcquireRequest req = request(1, 0, 0);
+        Books *books = NULL;
+        Client *a;
+        sd_event *e;
+        Manager *m;
+        Lease *keep, *l;
+
+        ck_assert_int_ge(fd, 0);
+        m = manager(&e, 8);
+        ck_assert_int_eq(books_new(dup(fd), &books, &saved, &what), 0);
+        manager_set_books(m, books);
+        ck_assert_int_eq(books_restore(m, &none, bus_id, owner_present, NULL, &restored), 0);
+        a = client(m, ":1.1");
+        ck_assert_int_eq(lease_acquire(a, &req, on_complete, NULL, &keep), 0);
+        for (unsigned i = 0; i < 3000; i++) {
+                StateStore *s = NULL;
+                StateBooks now;
+
+                ck_assert_int_eq(lease_acquire(a, &req, on_complete, NULL, &l), 0);
+                lease_release(l);
+                /* What a paddd killed right now would find. */
+                ck_assert_int_eq(state_store_new(dup(fd), &s), 0);
+                ck_assert_int_eq(state_store_load(s, &now, &what), 0);
+                ck_assert_msg(now.n_leases == 1, "after %u releases the books hold %zu leases", i + 1, now.n_leases);
+                state_books_done(&now);
+                state_store_free(s);
+        }
+        manager_free(m);
+        sd_event_unref(e);
+        state_books_done(&saved);
+
+        m = manager(&e, 8);
+        ck_assert_int_eq(books_new(dup(fd), &books, &saved, &what), 0);
+        ck_assert_uint_eq(saved.n_leases, 1);
+        ck_assert_uint_eq(saved.leases[0].id, 1);
+        ck_assert_uint_ge(saved.next_id, 3002);
+        state_books_done(&saved);
+        manager_free(m);
+        sd_event_unref(e);
+        close(fd);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("lease");
         TCase *tc = tcase_create("lease");
@@ -220,6 +270,7 @@ int main(void) {
         tcase_add_test(tc, test_waiter_timeout_and_vanish);
         tcase_add_test(tc, test_ttl);
         tcase_add_test(tc, test_books_across_managers);
+        tcase_add_test(tc, test_books_churn);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);

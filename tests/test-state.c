@@ -106,6 +106,9 @@ static const struct {
         { "L 1 1.1 0 10 0 0 0 0 0 - 0:1\n", 1 },                                  /* not a unique name */
         { "L 1 :1.1 0 0 0 0 0 0 0 - 0:1\n", 1 },                                  /* pid 0 */
         { "L 1 :1.1 0 10 0 0 0 20 0 - 0:1\n", 1 },                                /* nice 20 */
+        { "L 1 :1.1 0 -2147483648 0 0 0 0 0 - 0:1\n", 1 },                     /* pid INT_MIN */
+        { "L 1 :1.1 0 -5 0 0 0 0 0 - 0:1\n", 1 },                              /* pid < 0 */
+        { "L 1 :1.1 0 10 0 0 0 -21 0 - 0:1\n", 1 },                            /* nice -21 */
         { "L 1 :1.1 0 10 0 0 0 0 0 - 0:0\n", 1 },                                 /* 0 helpers */
         { "L 1 :1.1 0 10 0 0 0 0 0 - 0:4097\n", 1 },
         { "L 1 :1.1 0 10 0 0 0 0 0 - 1024:1\n", 1 },                              /* node id */
@@ -123,6 +126,21 @@ START_TEST(test_records_refused) {
 
         ck_assert_int_eq(apply(&b, bad_records[_i].text, false, &line), -EBADMSG);
         ck_assert_msg(line == bad_records[_i].line, "case %d: line %u, want %u", _i, line, bad_records[_i].line);
+        state_books_done(&b);
+}
+END_TEST
+
+/* A G record refused for its placement leaves the lease's placement as it was. */
+START_TEST(test_shrink_refused_keeps_lease) {
+        StateBooks b = { .next_id = 1 };
+        unsigned line = 0;
+
+        ck_assert_int_eq(apply(&b, "L 1 :1.1 0 10 0 0 0 0 0 - 0:3,1:2\nG 1 0:3,1:x\n", false, &line), -EBADMSG);
+        ck_assert_uint_eq(line, 2);
+        ck_assert_uint_eq(b.n_leases, 1);
+        ck_assert_uint_eq(b.leases[0].n_placement, 2);
+        ck_assert_int_eq(b.leases[0].placement[1].node, 1);
+        ck_assert_uint_eq(b.leases[0].placement[1].helpers, 2);
         state_books_done(&b);
 }
 END_TEST
@@ -202,6 +220,64 @@ START_TEST(test_store_reopen_and_torn) {
         ck_assert_int_eq(pwrite(fd, buf, state_format_lease(&l, buf), st.st_size), (ssize_t) strlen(buf));
         b = load(fd);
         ck_assert_uint_eq(b.n_leases, 2);
+        state_books_done(&b);
+        close(fd);
+}
+END_TEST
+
+/* A journal damaged mid-way ends at the damage; an append over the damage does not bring
+ * back the lines after it, even when it ends exactly where one of them begins. */
+START_TEST(test_store_append_over_damage) {
+        int fd = memfd_create("books", MFD_CLOEXEC);
+        char buf[STATE_RECORD_MAX];
+        StateStore *s = NULL;
+        StateLease l1 = sample(1), l2 = sample(2);
+        StateBooks b;
+        const char *what;
+        size_t len1;
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        len1 = state_format_lease(&l1, buf);
+        ck_assert_int_eq(state_store_append(s, buf, len1), 0);
+        ck_assert_int_eq(state_store_append(s, "D 1\n", 4), 0);
+        ck_assert_int_eq(state_store_append(s, buf, state_format_lease(&l2, buf)), 0);
+        state_store_free(s);
+        /* The D line's newline, 4096 + the framed L line + "D 1 *xxxxxxxx", is damaged. */
+        ck_assert_int_eq(pwrite(fd, "&", 1, 4096 + len1 + 10 + 13), 1);
+
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        ck_assert_int_eq(state_store_load(s, &b, &what), 0);
+        ck_assert_uint_eq(b.n_leases, 1);
+        state_books_done(&b);
+        ck_assert_int_eq(state_store_append(s, "D 1\n", 4), 0);      /* as long as the damaged line */
+        state_store_free(s);
+        b = load(fd);
+        ck_assert_uint_eq(b.n_leases, 0);
+        state_books_done(&b);
+        close(fd);
+}
+END_TEST
+
+/* One append of many short records: each grows by its check, and all of them count. */
+START_TEST(test_store_append_many_short) {
+        int fd = memfd_create("books", MFD_CLOEXEC);
+        char records[STATE_RECORD_MAX * 2];
+        StateStore *s = NULL;
+        StateLease l = sample(1);
+        StateBooks b;
+        size_t len;
+
+        ck_assert_int_ge(fd, 0);
+        len = state_format_lease(&l, records);
+        for (unsigned i = 0; i < 40; i++)
+                len += state_format_shrink(1, l.placement, 1, records + len);
+        ck_assert_int_eq(store_new(fd, &s), 0);
+        ck_assert_int_eq(state_store_append(s, records, len), 0);
+        state_store_free(s);
+        b = load(fd);
+        ck_assert_uint_eq(b.n_leases, 1);
+        ck_assert_uint_eq(b.leases[0].n_placement, 1);
         state_books_done(&b);
         close(fd);
 }
@@ -289,10 +365,13 @@ int main(void) {
 
         tcase_add_test(tc, test_records_round_trip);
         tcase_add_loop_test(tc, test_records_refused, 0, (int) (sizeof bad_records / sizeof bad_records[0]));
+        tcase_add_test(tc, test_shrink_refused_keeps_lease);
         tcase_add_test(tc, test_snapshot_next_id_below_leases);
         suite_add_tcase(s, tc);
         tc = tcase_create("store");
         tcase_add_test(tc, test_store_reopen_and_torn);
+        tcase_add_test(tc, test_store_append_many_short);
+        tcase_add_test(tc, test_store_append_over_damage);
         tcase_add_test(tc, test_store_compaction);
         tcase_add_test(tc, test_store_damaged_header);
         suite_add_tcase(s, tc);

@@ -1,12 +1,13 @@
 #!/bin/bash
 # run.sh: owns the host side of the vm suite. It makes sure QEMU, a static busybox and cpio
-# are installed, fetches Debian 12's kernel package into the build folder (cached there,
-# never installed on the host), builds an initramfs holding busybox, the guest test program,
-# paddd, padctl, dbus-daemon, mkfs.ext4, every shared library they load and the kernel
-# modules the tests need (with their dependencies, read from each module's .modinfo), boots
-# it under TCG on a q35 machine with an emulated IOMMU, the edu device, two NVDIMMs (one
-# becomes device-DAX, one fsdax) and two NUMA nodes of one CPU each, and waits for the
-# guest's verdict on the serial console (tests/vm/init.sh prints it).
+# are installed, fetches Debian 12's kernel package (tests/debian-kernel.sh: cached under
+# /var/cache/paddd-test/kernel/, never installed on the host), builds an initramfs holding
+# busybox, the guest test program, paddd, padctl, dbus-daemon, mkfs.ext4, every shared
+# library they load and the kernel modules the tests need (with their dependencies, read
+# from each module's .modinfo), boots it under TCG on a q35 machine with an emulated IOMMU,
+# the edu device, two NVDIMMs (one becomes device-DAX, one fsdax) and two NUMA nodes of one
+# CPU each, and waits for the guest's verdict on the serial console (tests/vm/init.sh
+# prints it).
 #
 # Usage: run.sh --workdir DIR --paddd BIN --padctl BIN --guest-test BIN [--timeout SEC]
 # Exit: 0 when the guest printed "VM-RESULT: PASS", 77 when QEMU cannot be installed or
@@ -15,13 +16,12 @@ set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")" && pwd)
 WORKDIR= PADDD= PADCTL= GUEST_TEST= TIMEOUT=280
-KERNEL_META=linux-image-amd64
 MODULES="vfio vfio_iommu_type1 vfio-pci irqbypass libnvdimm nfit nd_pmem nd_btt device_dax
          dax_pmem iommufd ext4 crc32c_generic"
 
-log() { echo "vm: $*" >&2; }
-die() { log "$*"; exit 1; }
-skip() { log "SKIP: $*"; exit 77; }
+SUITE_NAME=vm
+# shellcheck source=../suite-lib.sh
+. "$SRCDIR/../suite-lib.sh"
 
 parse_args() {
         while [ $# -gt 0 ]; do
@@ -71,37 +71,18 @@ ensure_tools() {
         command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 after install"
 }
 
-# Debian's kernel: linux-image-amd64 is a meta package; its dependency is the real one.
-resolve_kernel_package() {
-        apt-cache depends "$KERNEL_META" 2>/dev/null |
-                sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1
-}
-
-# Leaves in KDIR (cached per kernel package and module list): vmlinuz, version, and
-# modules/ with the modules of $MODULES and their dependencies, uncompressed, plus
-# modules/load-order listing them dependencies first. The rest of the package is dropped.
+# Leaves in KDIR (per kernel package and module list): vmlinuz, version, and modules/ with
+# the modules of $MODULES and their dependencies, uncompressed, plus modules/load-order
+# listing them dependencies first. The package itself comes from tests/debian-kernel.sh
+# (cached under /var/cache/paddd-test/kernel/); the rest of it is dropped here.
 fetch_kernel() {
-        local pkg deb full
-        pkg=$(resolve_kernel_package)
-        if [ -z "$pkg" ]; then
-                apt-get update -q >/dev/null 2>&1 || true
-                pkg=$(resolve_kernel_package)
-        fi
-        if [ -z "$pkg" ]; then
-                # Offline with a cached kernel: use what is there.
-                KDIR=$(ls -d "$WORKDIR"/kernel/linux-image-*/ 2>/dev/null | tail -n1)
-                [ -n "$KDIR" ] || die "cannot resolve $KERNEL_META to a kernel package"
-                KDIR=${KDIR%/}
-        else
-                KDIR="$WORKDIR/kernel/$pkg"
-        fi
+        local deb pkg full
+        deb=$("$SRCDIR/../debian-kernel.sh") || die "cannot fetch Debian's kernel package"
+        pkg=$(basename "$deb" .deb)
+        KDIR="$WORKDIR/kernel/$pkg"
         if [ "$(cat "$KDIR/.modules" 2>/dev/null)" != "$(echo $MODULES)" ]; then
-                [ -n "$pkg" ] || die "the cached kernel in $KDIR is stale and apt is unavailable"
-                log "fetching $pkg"
-                rm -rf "$KDIR" && mkdir -p "$KDIR/deb" "$KDIR/modules"
-                (cd "$KDIR/deb" && apt-get download -q "$pkg" >"$KDIR/deb/log" 2>&1) ||
-                        die "apt-get download $pkg failed: $(cat "$KDIR/deb/log")"
-                deb=$(ls "$KDIR"/deb/*.deb)
+                log "unpacking $pkg"
+                rm -rf "$KDIR" && mkdir -p "$KDIR/modules"
                 full="$KDIR/full"
                 dpkg -x "$deb" "$full"
                 VMLINUZ=$(ls "$full"/boot/vmlinuz-* | head -n1)
@@ -116,7 +97,7 @@ fetch_kernel() {
                 done
                 cp "$VMLINUZ" "$KDIR/vmlinuz"
                 echo "$KVER" >"$KDIR/version"
-                rm -rf "$full" "$KDIR/deb"
+                rm -rf "$full"
                 echo $MODULES >"$KDIR/.modules"
         fi
         VMLINUZ="$KDIR/vmlinuz"
