@@ -1,7 +1,8 @@
 /* broker-bus.c: the org.padata.Broker object (/org/padata/Broker) on the bus: its vtable
  * and properties, the translation of Acquire's arguments and a{sv} options into a request,
  * the deferred answer of a waiting Acquire (the manager completes it through
- * acquire_complete), ListLeases, SetQuota and Reload with their admin check, the callers'
+ * acquire_complete), ListLeases, SetQuota and Reload with their admin check (GetStatistics
+ * is stats-bus.c's), the callers'
  * credentials from the bus, one NameOwnerChanged match for every client at once, the
  * re-adoption of the books at start, and the change signals the manager's hooks ask for.
  * Every method is SD_BUS_VTABLE_UNPRIVILEGED: authorisation is done here. */
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "paddd-config.h"
 #include "priority.h"
+#include "stats-bus.h"
 
 /* ---- callers -------------------------------------------------------------------------- */
 
@@ -415,63 +417,6 @@ static int method_list_leases(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int append_counters(sd_bus_message *reply, const Stats *s) {
-        int r = sd_bus_message_open_container(reply, 'a', "{st}");
-
-        for (StatsCounter c = 0; r >= 0 && c < _STATS_COUNTER_MAX; c++)
-                r = sd_bus_message_append(reply, "{st}", stats_counter_name(c), s->counter[c]);
-        return r < 0 ? r : sd_bus_message_close_container(reply);
-}
-
-static int append_histogram(sd_bus_message *reply, const Stats *s) {
-        int r = sd_bus_message_open_container(reply, 'a', "(tt)");
-
-        for (unsigned b = 0; r >= 0 && b < STATS_WAIT_BUCKETS; b++)
-                r = sd_bus_message_append(reply, "(tt)",
-                                          b < STATS_WAIT_BUCKETS - 1 ? stats_wait_bounds[b] : UINT64_MAX,
-                                          s->wait_bucket[b]);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_message_append(reply, "t", s->wait_usec_sum);
-}
-
-static int append_nodes_and_users(Manager *m, sd_bus_message *reply, const Stats *s) {
-        int r = sd_bus_message_open_container(reply, 'a', "(itt)");
-
-        for (unsigned i = 0; r >= 0 && i < s->n_nodes; i++) {
-                int id;
-
-                manager_get_node(m, i, &id, NULL, NULL, NULL);
-                r = sd_bus_message_append(reply, "(itt)", id, s->node_grants[i], s->node_helpers[i]);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(utt)");
-        for (unsigned i = 0; r >= 0 && i < s->n_users; i++)
-                r = sd_bus_message_append(reply, "(utt)", (uint32_t) s->users[i].uid, s->users[i].grants,
-                                          s->users[i].helpers);
-        return r < 0 ? r : sd_bus_message_close_container(reply);
-}
-
-static int method_get_statistics(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Manager *m = userdata;
-        const Stats *s = manager_get_stats(m);
-        int r;
-
-        r = sd_bus_message_new_method_return(message, &reply);
-        if (r >= 0)
-                r = append_counters(reply, s);
-        if (r >= 0)
-                r = append_histogram(reply, s);
-        if (r >= 0)
-                r = append_nodes_and_users(m, reply, s);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
-}
-
 /* The caller's client, which must be an admin. */
 static int bus_check_admin(Manager *m, sd_bus_message *message, const char *what, sd_bus_error *error) {
         Client *c;
@@ -552,7 +497,7 @@ static const sd_bus_vtable broker_vtable[] = {
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a{st}", counters, "a(tt)", wait_histogram, "t", wait_usec_sum,
                                               "a(itt)", nodes, "a(utt)", users),
-                                method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
+                                stats_bus_method_get, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetQuota",
                                 SD_BUS_ARGS("i", node, "u", max_helpers),
                                 SD_BUS_NO_RESULT,

@@ -163,31 +163,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-static int run(const Arguments *args) {
-        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_free_ char *error = NULL;
-        _cleanup_free_ char *dropin = NULL;
-        ManagerOptions options = {
-                .config_path = args->config_path,
-                .use_files = !args->embedded_config,
-        };
-        StateBooks saved = {};
-        BooksRestored restored;
-        ManagerCounts counts;
+/* SIGTERM, SIGINT and SIGHUP through the event loop, and the watchdog. */
+static int event_setup(sd_event *event, Manager *m) {
         sigset_t mask;
         int r;
-
-        r = caps_drop();
-        if (r < 0)
-                return r;
-
-        if (args->config_path) {
-                if (asprintf(&dropin, "%s.d", args->config_path) < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory.");
-                options.dropin_dir = dropin;
-        }
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -195,17 +174,6 @@ static int run(const Arguments *args) {
         sigaddset(&mask, SIGHUP);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(-errno, "Failed to block signals: %m");
-
-        r = sd_event_default(&event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate the event loop: %m");
-
-        r = manager_new(event, &options, &m, &error);
-        if (r < 0 && error)
-                return log_error_errno(r, "%s", error);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up: %m");
-
         r = sd_event_add_signal(event, NULL, SIGTERM, on_sigterm, m);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGINT, on_sigterm, m);
@@ -216,16 +184,42 @@ static int run(const Arguments *args) {
         r = sd_event_set_watchdog(event, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to enable the watchdog: %m");
+        return 0;
+}
 
-        r = books_setup(m, &saved);
+/* The manager from the config the arguments name. */
+static int manager_setup(const Arguments *args, sd_event *event, Manager **ret) {
+        _cleanup_free_ char *error = NULL, *dropin = NULL;
+        ManagerOptions options = {
+                .config_path = args->config_path,
+                .use_files = !args->embedded_config,
+        };
+        int r;
+
+        if (args->config_path) {
+                if (asprintf(&dropin, "%s.d", args->config_path) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory.");
+                options.dropin_dir = dropin;
+        }
+        r = manager_new(event, &options, ret, &error);
+        if (r < 0 && error)
+                return log_error_errno(r, "%s", error);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Failed to set up: %m");
+        return 0;
+}
+
+/* Connect, re-adopt the books' leases, take the name, and say so. */
+static int serve(const Arguments *args, Manager *m, StateBooks *saved, sd_bus **ret_bus) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        BooksRestored restored;
+        ManagerCounts counts;
+        int r;
 
         r = bus_open_spec(args->bus, "paddd", &bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s bus: %m", args->bus);
-        r = broker_bus_connect(m, bus, &saved, &restored);
-        state_books_done(&saved);
+        r = broker_bus_connect(m, bus, saved, &restored);
         if (r == -EEXIST)
                 return log_error_errno(r, "The name " BROKER_BUS_NAME " is already owned on the %s bus.",
                                        args->bus);
@@ -240,6 +234,33 @@ static int run(const Arguments *args) {
                  helper_policy_to_string(manager_get_helper_policy(m)));
         log_info("Books: re-adopted %u leases (%u helpers) of clients still connected, dropped %u.",
                  restored.adopted, restored.helpers, restored.dropped);
+        *ret_bus = TAKE_PTR(bus);
+        return 0;
+}
+
+static int run(const Arguments *args) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(manager_freep) Manager *m = NULL;
+        StateBooks saved = {};
+        int r;
+
+        r = caps_drop();
+        if (r < 0)
+                return r;
+        r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        r = manager_setup(args, event, &m);
+        if (r >= 0)
+                r = event_setup(event, m);
+        if (r >= 0)
+                r = books_setup(m, &saved);
+        if (r >= 0)
+                r = serve(args, m, &saved, &bus);
+        state_books_done(&saved);
+        if (r < 0)
+                return r;
         (void) notifier_send(m->notifier, "READY=1");
 
         r = sd_event_loop(event);

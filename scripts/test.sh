@@ -2,8 +2,9 @@
 # Run every test suite from a clean checkout: installs what is missing, builds twice
 # (plain with -Werror for all suites incl. the QEMU vm suite and, after it, the system suite
 # (Debian packages in a systemd guest), and ASan+UBSan for the unit, bus and stress suites),
-# then the libFuzzer targets with clang for about a minute (the fuzz suite, skipped with its
-# reason when clang or its fuzzer runtime is missing), and fails on the first failing suite.
+# then the bus suite with paddd under valgrind, then the libFuzzer targets with clang for
+# about a minute (the fuzz suite, skipped with its reason when clang or its fuzzer runtime
+# is missing), and fails on the first failing suite.
 # The stress suite (under a minute each way) runs in both builds: paddd under ASan meets its
 # 2,000 clients and restarts too; the figures to quote (latency, ops/s, peak RSS) are the
 # plain build's.
@@ -32,8 +33,12 @@ export ASAN_OPTIONS=detect_leaks=1
 meson test -C build-ci-san --suite unit --suite bus --suite stress --print-errorlogs
 meson test -C build-ci --suite unit --suite bus --suite stress --suite vm --suite system --print-errorlogs
 
+# The bus suite again with every paddd under valgrind's memcheck (errors and leaks fail it).
+PADDD_VALGRIND_BUILD=build-ci-valgrind scripts/valgrind-bus.sh
+logs=(build-ci-san/meson-logs/testlog.json build-ci/meson-logs/testlog.json
+      build-ci-valgrind/meson-logs/testlog.json)
+
 # The fuzz tree: only its targets are built, with clang; each runs 20 s (fuzz/meson.build).
-logs=(build-ci-san/meson-logs/testlog.json build-ci/meson-logs/testlog.json)
 if command -v clang >/dev/null; then
         CC=clang meson setup $([[ -d build-ci-fuzz ]] && echo --reconfigure) build-ci-fuzz \
                 -Dwerror=true -Dfuzz=true >/dev/null

@@ -250,6 +250,7 @@ START_TEST(test_books_churn) {
 
         m = manager(&e, 8);
         ck_assert_int_eq(books_new(dup(fd), &books, &saved, &what), 0);
+        manager_set_books(m, books);
         ck_assert_uint_eq(saved.n_leases, 1);
         ck_assert_uint_eq(saved.leases[0].id, 1);
         ck_assert_uint_ge(saved.next_id, 3002);

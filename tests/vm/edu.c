@@ -1,5 +1,7 @@
 /* edu.c: owns the vm suite's VFIO user-space driver for QEMU's edu device: opening the
- * container, group and device, mapping BAR0, enabling bus mastering through the config
+ * container, group and device (type1) or /dev/iommu, an IOAS and the device cdev (iommufd;
+ * Debian 12's headers lack that uAPI, so its few structures are declared here from the
+ * kernel's ABI), mapping BAR0, enabling bus mastering through the config
  * space region, and running the device's DMA engine by polling its command register.
  * Register layout from QEMU's docs/specs/edu: 0x00 identification (0x010000ed for version
  * 1.0), 0x04 liveness (reads back the inverse), 0x80 DMA source, 0x88 DMA destination,
@@ -18,6 +20,29 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+/* include/uapi/linux/iommufd.h (Linux 6.2) and vfio.h (Linux 6.6) */
+struct edu_iommu_ioas_alloc {
+        uint32_t size;
+        uint32_t flags;
+        uint32_t out_ioas_id;
+};
+#define EDU_IOMMU_IOAS_ALLOC _IO(';', 0x81)
+
+struct edu_vfio_device_bind_iommufd {
+        uint32_t argsz;
+        uint32_t flags;
+        int32_t iommufd;
+        uint32_t out_devid;
+};
+#define EDU_VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
+
+struct edu_vfio_device_attach_iommufd_pt {
+        uint32_t argsz;
+        uint32_t flags;
+        uint32_t pt_id;
+};
+#define EDU_VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
 
 #define EDU_REG_ID 0x00
 #define EDU_REG_ALIVE 0x04
@@ -123,6 +148,34 @@ int edu_open(const char *group_path, const char *device_name, Edu *e) {
         return enable_bus_master(e);
 }
 
+int edu_open_cdev(const char *cdev_path, Edu *e) {
+        struct edu_iommu_ioas_alloc alloc = { .size = sizeof alloc };
+        struct edu_vfio_device_bind_iommufd bind = { .argsz = sizeof bind };
+        struct edu_vfio_device_attach_iommufd_pt attach = { .argsz = sizeof attach };
+        int r;
+
+        *e = (Edu) EDU_INIT;
+        e->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+        if (e->iommufd < 0)
+                return -errno;
+        if (ioctl(e->iommufd, EDU_IOMMU_IOAS_ALLOC, &alloc) < 0)
+                return -errno;
+        e->ioas_id = alloc.out_ioas_id;
+        e->device_fd = open(cdev_path, O_RDWR | O_CLOEXEC);
+        if (e->device_fd < 0)
+                return -errno;
+        bind.iommufd = e->iommufd;
+        if (ioctl(e->device_fd, EDU_VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+                return -errno;
+        attach.pt_id = e->ioas_id;
+        if (ioctl(e->device_fd, EDU_VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0)
+                return -errno;
+        r = map_bar0(e);
+        if (r < 0)
+                return r;
+        return enable_bus_master(e);
+}
+
 void edu_close(Edu *e) {
         if (!e)
                 return;
@@ -132,6 +185,8 @@ void edu_close(Edu *e) {
                 close(e->device_fd);
         if (e->group_fd >= 0)
                 close(e->group_fd);
+        if (e->iommufd >= 0)
+                close(e->iommufd);
         if (e->container_fd >= 0)
                 close(e->container_fd);
         *e = (Edu) EDU_INIT;

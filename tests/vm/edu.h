@@ -1,6 +1,6 @@
-/* edu.h: a user-space driver for QEMU's edu test device (PCI 1234:11e8) through VFIO type1,
- * just enough for the vm suite to prove a DMA mapping is real: the container, group and
- * device file descriptors, BAR0 mapped with VFIO_DEVICE_GET_REGION_INFO + mmap, bus
+/* edu.h: a user-space driver for QEMU's edu test device (PCI 1234:11e8) through VFIO, either
+ * a type1 container with the device's group or iommufd with the device's cdev, just enough
+ * for the vm suite to prove a DMA mapping is real: the file descriptors, BAR0 mapped with VFIO_DEVICE_GET_REGION_INFO + mmap, bus
  * mastering switched on, and the device's DMA engine (a 4 KiB buffer at device address
  * 0x40000, 28-bit DMA mask) driven by polling. */
 #pragma once
@@ -17,19 +17,25 @@
 #define EDU_DMA_MAX (EDU_BUFFER_SIZE / 2)
 
 typedef struct Edu {
-        int container_fd;
-        int group_fd;
+        int container_fd;               /* type1 */
+        int group_fd;                   /* type1 */
+        int iommufd;                    /* iommufd: /dev/iommu */
+        uint32_t ioas_id;               /* iommufd: the IOAS the device is attached to */
         int device_fd;
         volatile uint8_t *bar0;
         size_t bar0_size;
 } Edu;
 
-#define EDU_INIT { .container_fd = -1, .group_fd = -1, .device_fd = -1 }
+#define EDU_INIT { .container_fd = -1, .group_fd = -1, .iommufd = -1, .device_fd = -1 }
 
 /* Opens /dev/vfio/vfio, attaches group_path (e.g. "/dev/vfio/1") to it with the type1v2
  * IOMMU, opens device_name (e.g. "0000:00:01.0"), maps BAR0 and enables bus mastering.
  * Returns 0 or a negative errno; *e is always safe to pass to edu_close(). */
 int edu_open(const char *group_path, const char *device_name, Edu *e);
+/* Opens /dev/iommu and allocates an IOAS, opens the device's VFIO cdev (e.g.
+ * "/dev/vfio/devices/vfio0"), binds it to the iommufd (VFIO_DEVICE_BIND_IOMMUFD) and
+ * attaches it to the IOAS, maps BAR0 and enables bus mastering. Same returns as edu_open(). */
+int edu_open_cdev(const char *cdev_path, Edu *e);
 void edu_close(Edu *e);
 
 /* 0 if BAR0 answers with edu's identification and its liveness register inverts. */

@@ -3,6 +3,10 @@
  * one NVDIMM as device-DAX and one as fsdax with ext4 -o dax, 2 MiB huge pages reserved
  * on each node). tests/vm/init.sh passes the devices it set up in VM_VFIO_GROUP,
  * VM_VFIO_DEVICE, VM_DEVDAX, VM_FSDAX_DEV and VM_FSDAX_MNT; a missing one is a failure.
+ * VFIO runs on both paths the library has: a type1 container with the device's group, and
+ * iommufd with the device's cdev (VM_VFIO_CDEV), when the guest kernel has it; without it
+ * the iommufd tests are left out with the reason on the console. Each VFIO test that
+ * passes prints "guest-test: vfio-path <type1|iommufd> <test>", which init.sh sums up.
  * One real dbus-daemon and paddd (tests/fixture.c) serve every test, with per-node caps
  * that differ from what MaxHelpersPerNode alone would give, so the Nodes property and the
  * grants prove the [Node N] sections took effect. The VFIO tests drive the edu device's DMA
@@ -19,8 +23,10 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker-contract.h"
@@ -73,6 +79,11 @@ static pad_client *client_new(void) {
 /* One line per test on the console, so a guest that hangs shows where. */
 static void progress(const char *name) {
         fprintf(stderr, "guest-test: %s\n", name);
+}
+
+/* A VFIO test passed on path (type1|iommufd): init.sh counts these lines. */
+static void path_done(const char *path, const char *test) {
+        fprintf(stderr, "guest-test: vfio-path %s %s\n", path, test);
 }
 
 static unsigned long read_ulong(const char *path) {
@@ -222,45 +233,64 @@ static void assert_edu_blocked(Edu *e, uint8_t *buf, uint64_t iova, uint64_t off
         assert_zero(buf + off, EDU_DMA_MAX, "a device write to an unmapped IOVA");
 }
 
-START_TEST(test_vfio_map_256m) {
+/* Nothing is mapped in [iova, iova + size): type1 unmaps 0 bytes of it, iommufd refuses to
+ * unmap a range with nothing in it (ENOENT). */
+static void assert_nothing_mapped(const pad_vfio_target *t, uint64_t iova, uint64_t size) {
+        uint64_t unmapped = 0;
+        int r = pad_vfio_dma_unmap(t, iova, size, &unmapped), want;
+
+        want = t->kind == PAD_VFIO_IOMMUFD ? -ENOENT : 0;
+        ck_assert_msg(r == want && unmapped == 0, "IOVA 0x%llx+0x%llx should hold nothing, "
+                      "but unmapping it returned %d (%llu bytes)", (unsigned long long) iova,
+                      (unsigned long long) size, r, (unsigned long long) unmapped);
+}
+
+/* 256 MiB mapped by the library on three threads through target t of the open edu e: the
+ * threads really ran, the device copies through the mapping what the CPU wrote, unmap
+ * returns the size and leaves nothing. */
+static void check_map_256m(Edu *e, const pad_vfio_target *t, const char *path) {
         pad_io_opts opts = { .node = PAD_NODE_ANY, .max_threads = 3, .tag = "vm-vfio" };
         pad_job_stats stats = { 0 };
         uint64_t unmapped = 0;
         pad_client *c = client_new();
-        Edu e;
-        uint8_t *buf;
+        uint8_t *buf = map_anon(VFIO_MAP_SIZE);
 
-        progress("vfio_map_256m");
-
-        edu_open_or_fail(&e);
-        pad_vfio_target t = { .kind = PAD_VFIO_TYPE1, .fd = e.container_fd };
-        buf = map_anon(VFIO_MAP_SIZE);
-
-        ck_assert_int_eq(pad_vfio_dma_map(c, &t, buf, 0, VFIO_MAP_SIZE, &opts, &stats), 0);
+        ck_assert_int_eq(pad_vfio_dma_map(c, t, buf, 0, VFIO_MAP_SIZE, &opts, &stats), 0);
         ck_assert_int_eq(stats.brokered, 1);
-        /* Both helpers were lent, and the prefault really ran in parallel: at least one
-         * helper took a chunk besides the caller (all three usually do). */
+        /* Both helpers were lent, and the job (type1: the prefault; iommufd: the IOAS_MAP
+         * calls themselves) really ran in parallel: at least one helper took a chunk
+         * besides the caller (all three usually do). */
         ck_assert_uint_eq(stats.granted, 2);
         ck_assert_uint_ge(stats.threads, 2);
-        fprintf(stderr, "guest-test: 256 MiB mapped: %u helpers granted, "
-                "%u threads ran %llu chunks\n", stats.granted, stats.threads,
+        fprintf(stderr, "guest-test: %s: 256 MiB mapped: %u helpers granted, "
+                "%u threads ran %llu chunks\n", path, stats.granted, stats.threads,
                 (unsigned long long) stats.chunks);
 
-        /* Both ends deep inside the mapping, on different pages and in different halves. */
-        assert_edu_copies(&e, buf, 0, 200 * MIB + 5 * 4096, 37 * MIB + 3 * 4096, 0x11);
-        assert_edu_copies(&e, buf, 0, VFIO_MAP_SIZE - 4096, 0, 0x5c);
+        /* Both ends deep inside the mapping, on different pages and in different halves
+         * (iommufd: in different chunks, 64 MiB each). */
+        assert_edu_copies(e, buf, 0, 200 * MIB + 5 * 4096, 37 * MIB + 3 * 4096, 0x11);
+        assert_edu_copies(e, buf, 0, VFIO_MAP_SIZE - 4096, 0, 0x5c);
 
-        ck_assert_int_eq(pad_vfio_dma_unmap(&t, 0, VFIO_MAP_SIZE, &unmapped), 0);
+        ck_assert_int_eq(pad_vfio_dma_unmap(t, 0, VFIO_MAP_SIZE, &unmapped), 0);
         ck_assert_uint_eq(unmapped, VFIO_MAP_SIZE);
         /* Nothing is left behind to unmap, and the device can no longer write there (the
          * IOMMU faults the write; its buffer still holds the last pattern). */
-        ck_assert_int_eq(pad_vfio_dma_unmap(&t, 0, VFIO_MAP_SIZE, &unmapped), 0);
-        ck_assert_uint_eq(unmapped, 0);
-        assert_edu_blocked(&e, buf, 0, 64 * MIB);
+        assert_nothing_mapped(t, 0, VFIO_MAP_SIZE);
+        assert_edu_blocked(e, buf, 0, 64 * MIB);
 
         munmap(buf, VFIO_MAP_SIZE);
-        edu_close(&e);
         pad_client_free(c);
+}
+
+START_TEST(test_vfio_map_256m) {
+        Edu e;
+
+        progress("vfio_map_256m");
+        edu_open_or_fail(&e);
+        pad_vfio_target t = { .kind = PAD_VFIO_TYPE1, .fd = e.container_fd };
+        check_map_256m(&e, &t, "type1");
+        edu_close(&e);
+        path_done("type1", "vfio_map_256m");
 }
 END_TEST
 
@@ -317,6 +347,8 @@ START_TEST(test_vfio_failure_unwinds) {
         munmap(buf, size);
         edu_close(&e);
         pad_client_free(c);
+        path_done("type1", _i == 0 ? "vfio_failure_unwinds/prot_none"
+                                   : "vfio_failure_unwinds/unmapped");
 }
 END_TEST
 
@@ -461,6 +493,162 @@ START_TEST(test_hugetlb_node_short) {
 }
 END_TEST
 
+/* ---- VFIO iommufd: the device cdev bound to an IOAS ----------------------------------- */
+
+/* include/uapi/linux/iommufd.h (Linux 6.2): the one-call baseline of the timing. */
+struct guest_iommu_ioas_map {
+        uint32_t size;
+        uint32_t flags;
+        uint32_t ioas_id;
+        uint32_t reserved;
+        uint64_t user_va;
+        uint64_t length;
+        uint64_t iova;
+};
+#define GUEST_IOMMU_IOAS_MAP _IO(';', 0x85)
+#define GUEST_IOAS_MAP_FIXED_IOVA_RW ((1u << 0) | (1u << 1) | (1u << 2))
+
+static void edu_open_cdev_or_fail(Edu *e) {
+        const char *cdev = need_env("VM_VFIO_CDEV");
+        int r = edu_open_cdev(cdev, e);
+
+        ck_assert_msg(r == 0, "edu through %s and /dev/iommu: %s", cdev, strerror(-r));
+        ck_assert_int_eq(edu_check_alive(e), 0);
+}
+
+START_TEST(test_iommufd_map_256m) {
+        Edu e;
+
+        progress("iommufd_map_256m");
+        edu_open_cdev_or_fail(&e);
+        pad_vfio_target t = { .kind = PAD_VFIO_IOMMUFD, .fd = e.iommufd, .ioas_id = e.ioas_id };
+        check_map_256m(&e, &t, "iommufd");
+        edu_close(&e);
+        path_done("iommufd", "iommufd_map_256m");
+}
+END_TEST
+
+START_TEST(test_iommufd_failure_unwinds) {
+        /* Three chunks of 64 MiB on two threads: the third chunk, whose end collides with a
+         * mapping already there, is only taken once one of the first two is mapped, so the
+         * failure comes part-way and the library has chunks of its own to take back. */
+        const uint64_t size = 192 * MIB, taken = 2 * MIB, taken_iova = size - taken;
+        pad_io_opts opts = { .node = PAD_NODE_ANY, .max_threads = 2, .tag = "vm-iommufd-fail" };
+        pad_job_stats stats = { 0 };
+        uint64_t unmapped = 0;
+        pad_client *c = client_new();
+        uint8_t *buf, *scratch;
+        Edu e;
+        int r;
+
+        progress("iommufd_failure_unwinds");
+
+        edu_open_cdev_or_fail(&e);
+        pad_vfio_target t = { .kind = PAD_VFIO_IOMMUFD, .fd = e.iommufd, .ioas_id = e.ioas_id };
+        scratch = map_anon(taken);
+        ck_assert_int_eq(pad_vfio_dma_map(c, &t, scratch, taken_iova, taken, &opts, NULL), 0);
+        /* Loads the device buffer with a pattern, for the blocked-write checks. */
+        assert_edu_copies(&e, scratch, taken_iova, 4096, 3 * 4096, 0x4d);
+
+        buf = map_anon(size);
+        r = pad_vfio_dma_map(c, &t, buf, 0, size, &opts, &stats);
+        ck_assert_msg(r == -EEXIST, "a map over a taken IOVA range returned %d, not -EEXIST", r);
+        /* Chunks are handed out in order and counted when taken: all three were, so the
+         * first two (which collide with nothing) were mapped before the failure. */
+        ck_assert_msg(stats.chunks == 3, "%llu chunks taken, not 3: the failure did not "
+                      "come part-way", (unsigned long long) stats.chunks);
+        fprintf(stderr, "guest-test: iommufd: the map over a taken range failed (%s) after "
+                "%llu chunks on %u threads\n", strerror(-r), (unsigned long long) stats.chunks,
+                stats.threads);
+        /* Nothing of the failed map is left, the mapping that was there still works. */
+        assert_nothing_mapped(&t, 0, taken_iova);
+        assert_edu_blocked(&e, buf, 0, 0);
+        assert_edu_blocked(&e, buf, 0, 64 * MIB + 4096);
+        assert_edu_blocked(&e, buf, 0, 128 * MIB + 8192);
+        assert_edu_copies(&e, scratch, taken_iova, 2 * 4096, 0, 0x5e);
+        ck_assert_int_eq(pad_vfio_dma_unmap(&t, taken_iova, taken, &unmapped), 0);
+        ck_assert_uint_eq(unmapped, taken);
+        munmap(scratch, taken);
+
+        /* With the range free, the same map succeeds and the device sees it. */
+        ck_assert_int_eq(pad_vfio_dma_map(c, &t, buf, 0, size, &opts, NULL), 0);
+        assert_edu_copies(&e, buf, 0, size - 4096, 4096, 0x87);
+        ck_assert_int_eq(pad_vfio_dma_unmap(&t, 0, size, &unmapped), 0);
+        ck_assert_uint_eq(unmapped, size);
+
+        munmap(buf, size);
+        edu_close(&e);
+        pad_client_free(c);
+        path_done("iommufd", "iommufd_failure_unwinds");
+}
+END_TEST
+
+static double now_sec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* For the record: one IOAS_MAP of the whole range against the library's parallel map, same
+ * size, fresh memory each, in one run. Under TCG the vCPUs are host threads shared with
+ * everything else on the host: the ratio is a sanity check, not a benchmark. */
+START_TEST(test_iommufd_timing) {
+        pad_io_opts opts = { .node = PAD_NODE_ANY, .max_threads = 3, .tag = "vm-iommufd-time" };
+        pad_job_stats stats = { 0 };
+        uint64_t unmapped = 0;
+        double t0, one, par;
+        pad_client *c = client_new();
+        uint8_t *buf;
+        Edu e;
+
+        progress("iommufd_timing");
+
+        edu_open_cdev_or_fail(&e);
+        pad_vfio_target t = { .kind = PAD_VFIO_IOMMUFD, .fd = e.iommufd, .ioas_id = e.ioas_id };
+
+        /* Warm up: the host faults in guest memory on its first touch. */
+        buf = map_anon(VFIO_MAP_SIZE);
+        memset(buf, 1, VFIO_MAP_SIZE);
+        munmap(buf, VFIO_MAP_SIZE);
+
+        buf = map_anon(VFIO_MAP_SIZE);
+        struct guest_iommu_ioas_map m = {
+                .size = sizeof m,
+                .flags = GUEST_IOAS_MAP_FIXED_IOVA_RW,
+                .ioas_id = e.ioas_id,
+                .user_va = (uintptr_t) buf,
+                .length = VFIO_MAP_SIZE,
+                .iova = 0,
+        };
+        t0 = now_sec();
+        ck_assert_msg(ioctl(e.iommufd, GUEST_IOMMU_IOAS_MAP, &m) == 0, "IOMMU_IOAS_MAP: %s",
+                      strerror(errno));
+        one = now_sec() - t0;
+        ck_assert_int_eq(pad_vfio_dma_unmap(&t, 0, VFIO_MAP_SIZE, &unmapped), 0);
+        ck_assert_uint_eq(unmapped, VFIO_MAP_SIZE);
+        munmap(buf, VFIO_MAP_SIZE);
+
+        buf = map_anon(VFIO_MAP_SIZE);
+        t0 = now_sec();
+        ck_assert_int_eq(pad_vfio_dma_map(c, &t, buf, 0, VFIO_MAP_SIZE, &opts, &stats), 0);
+        par = now_sec() - t0;
+        ck_assert_uint_ge(stats.threads, 2);
+        assert_edu_copies(&e, buf, 0, 100 * MIB, 3 * 4096, 0x99);
+        ck_assert_int_eq(pad_vfio_dma_unmap(&t, 0, VFIO_MAP_SIZE, &unmapped), 0);
+        ck_assert_uint_eq(unmapped, VFIO_MAP_SIZE);
+        munmap(buf, VFIO_MAP_SIZE);
+
+        fprintf(stderr, "guest-test: iommufd timing, 256 MiB of fresh memory: one IOAS_MAP "
+                "%.3f s, parallel map on %u threads (%llu chunks) %.3f s: %.2fx "
+                "(TCG: a sanity ratio only)\n", one, stats.threads,
+                (unsigned long long) stats.chunks, par, one / par);
+        edu_close(&e);
+        pad_client_free(c);
+        path_done("iommufd", "iommufd_timing");
+}
+END_TEST
+
 /* ---- padctl: the CLI's VFIO diagnostic on the real device ------------------------------ */
 
 /* Runs padctl --bus <broker> --quiet args...; returns its exit status (-1: killed). */
@@ -491,8 +679,38 @@ START_TEST(test_padctl_vfio_map) {
         progress("padctl_vfio_map");
         ck_assert_int_eq(run_padctl(ok), 0);
         ck_assert_int_eq(run_padctl(missing), 1);
+        path_done("type1", "padctl_vfio_map");
 }
 END_TEST
+
+START_TEST(test_padctl_vfio_map_iommufd) {
+        const char *group = need_env("VM_VFIO_GROUP"), *dev = need_env("VM_VFIO_DEVICE");
+        const char *ok[] = { "vfio-map", "--iommufd", group, "64M", NULL };
+        const char *missing[] = { "vfio-map", "--iommufd", "/dev/vfio/999", "64M", NULL };
+        char path[256];
+
+        progress("padctl_vfio_map_iommufd");
+        /* padctl binds the group's devices through their cdevs: edu must have one, or the
+         * map would go into an IOAS with no device attached. */
+        need_env("VM_VFIO_CDEV");
+        snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", dev);
+        ck_assert_msg(access(path, F_OK) == 0, "%s: %s", path, strerror(errno));
+        ck_assert_int_eq(run_padctl(ok), 0);
+        ck_assert_int_eq(run_padctl(missing), 1);
+        path_done("iommufd", "padctl_vfio_map_iommufd");
+}
+END_TEST
+
+/* Why the iommufd tests cannot run in this guest, or NULL. */
+static const char *iommufd_missing(void) {
+        const char *cdev = getenv("VM_VFIO_CDEV");
+
+        if (access("/dev/iommu", F_OK) < 0)
+                return "no /dev/iommu: the guest kernel has no IOMMUFD";
+        if (!cdev || !*cdev)
+                return "edu has no VFIO device cdev: the guest kernel has no VFIO_DEVICE_CDEV";
+        return NULL;
+}
 
 static Suite *vm_suite(void) {
         Suite *s = suite_create("vm");
@@ -510,8 +728,20 @@ static Suite *vm_suite(void) {
         tcase_add_test(tc, test_vfio_map_256m);
         tcase_add_loop_test(tc, test_vfio_failure_unwinds, 0, 2);
         suite_add_tcase(s, tc);
-        if (access("/dev/iommu", F_OK) < 0)
-                fprintf(stderr, "guest-test: no /dev/iommu in this kernel: iommufd not tested\n");
+
+        const char *why = iommufd_missing();
+        if (why) {
+                fprintf(stderr, "guest-test: iommufd tests skipped: %s\n", why);
+        } else {
+                tc = tcase_create("iommufd");
+                tcase_add_unchecked_fixture(tc, broker_start, broker_stop);
+                tcase_set_timeout(tc, 180);
+                tcase_add_test(tc, test_iommufd_map_256m);
+                tcase_add_test(tc, test_iommufd_failure_unwinds);
+                tcase_add_test(tc, test_iommufd_timing);
+                tcase_add_test(tc, test_padctl_vfio_map_iommufd);
+                suite_add_tcase(s, tc);
+        }
 
         tc = tcase_create("padctl");
         tcase_add_unchecked_fixture(tc, broker_start, broker_stop);

@@ -1,10 +1,12 @@
 #!/bin/sh
 # init.sh: owns the guest's /init for the vm suite. It mounts the kernel file systems, loads
-# the modules run.sh packed (in dependency order), reserves 2 MiB huge pages on each NUMA
-# node, binds the edu device (1234:11e8) to vfio-pci, turns the first NVDIMM's raw namespace
+# the modules run.sh packed (in dependency order; none with the suite's own kernel, which
+# has everything built in), reserves 2 MiB huge pages on each NUMA node, binds the edu
+# device (1234:11e8) to vfio-pci (and finds its VFIO cdev when the kernel has them), turns the first NVDIMM's raw namespace
 # into device-DAX and the second into fsdax (both through libnvdimm's sysfs, as ndctl
 # would), then runs /test/guest-test with the devices it found in its environment, prints
-# one "VM-RESULT: PASS|FAIL ..." line on the console and powers the machine off.
+# one "VM-RESULT: PASS|FAIL ..." line on the console, naming the VFIO paths the tests
+# exercised (or why iommufd was skipped), and powers the machine off.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/test LD_LIBRARY_PATH=/usr/local/lib
 HUGEPAGES_PER_NODE=32
@@ -56,6 +58,7 @@ mount_basics() {
 }
 
 load_modules() {
+        [ -e /lib/modules/load-order ] || return 0
         for m in $(cat /lib/modules/load-order); do
                 insmod "/lib/modules/$m" || setup_error "insmod $m failed"
         done
@@ -70,7 +73,8 @@ reserve_hugepages() {
         done
 }
 
-# Binds the edu device to vfio-pci; sets VM_VFIO_DEVICE and VM_VFIO_GROUP.
+# Binds the edu device to vfio-pci; sets VM_VFIO_DEVICE, VM_VFIO_GROUP and, when the kernel
+# gives devices a VFIO cdev, VM_VFIO_CDEV.
 bind_edu() {
         for d in /sys/bus/pci/devices/*; do
                 [ "$(cat "$d/vendor")" = 0x1234 ] && [ "$(cat "$d/device")" = 0x11e8 ] || continue
@@ -84,6 +88,30 @@ bind_edu() {
         while [ ! -c "$VM_VFIO_GROUP" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
         [ -c "$VM_VFIO_GROUP" ] || setup_error "no $VM_VFIO_GROUP"
         export VM_VFIO_DEVICE VM_VFIO_GROUP
+        cdev=$(ls "/sys/bus/pci/devices/$VM_VFIO_DEVICE/vfio-dev" 2>/dev/null | head -n1)
+        [ -n "$cdev" ] || return 0
+        # Linux 6.1 has the vfio-dev class device but no cdev behind it; a kernel with
+        # iommufd must have one.
+        i=0
+        while [ ! -c "/dev/vfio/devices/$cdev" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        if [ -c "/dev/vfio/devices/$cdev" ]; then
+                VM_VFIO_CDEV=/dev/vfio/devices/$cdev
+                export VM_VFIO_CDEV
+        elif [ -c /dev/iommu ]; then
+                setup_error "/dev/iommu but no /dev/vfio/devices/$cdev"
+        fi
+}
+
+# "type1 (N tests) iommufd (N tests)" from the guest test's log, and why iommufd was skipped.
+vfio_paths() {
+        out=""
+        for p in type1 iommufd; do
+                n=$(grep -c "^guest-test: vfio-path $p " /tmp/guest-test.log || true)
+                [ "$n" -gt 0 ] && out="$out $p ($n tests)"
+        done
+        skipped=$(sed -n 's/^guest-test: iommufd tests skipped: //p' /tmp/guest-test.log | head -n1)
+        [ -n "$skipped" ] && out="$out; iommufd skipped: $skipped"
+        echo "vfio paths:${out:- none}"
 }
 
 # Puts region $1's raw namespace under the pfn or dax seed device $2 (pfn|dax) and binds it
@@ -134,8 +162,9 @@ load_modules
 reserve_hugepages
 bind_edu
 setup_nvdimms
-echo "vm-init: ready after $(cut -d' ' -f1 /proc/uptime)s: vfio=${VM_VFIO_GROUP:-none}" \
-     "devdax=${VM_DEVDAX:-none} fsdax=${VM_FSDAX_DEV:-none}"
+echo "vm-init: ready after $(cut -d' ' -f1 /proc/uptime)s on $(uname -r):" \
+     "vfio=${VM_VFIO_GROUP:-none} cdev=${VM_VFIO_CDEV:-none} iommu=$([ -c /dev/iommu ] &&
+     echo /dev/iommu || echo none) devdax=${VM_DEVDAX:-none} fsdax=${VM_FSDAX_DEV:-none}"
 
 export PADDD_BIN=/test/paddd PADCTL_BIN=/test/padctl DBUS_DAEMON=/usr/bin/dbus-daemon
 export CK_VERBOSITY=verbose CK_DEFAULT_TIMEOUT=60
@@ -155,8 +184,10 @@ fi
 wait
 rc=$(cat /tmp/guest-test.rc)
 summary=$(grep -E '^[0-9]+%: Checks: ' /tmp/guest-test.log | tail -n1)
+paths=$(vfio_paths)
+echo "vm-init: $paths"
 if [ $rc -eq 0 ] && [ -z "$SETUP_ERRORS" ] && [ -n "$summary" ]; then
-        finish "PASS $summary"
+        finish "PASS $summary; $paths"
 else
-        finish "FAIL guest-test exit $rc ($summary)${SETUP_ERRORS}"
+        finish "FAIL guest-test exit $rc ($summary; $paths)${SETUP_ERRORS}"
 fi

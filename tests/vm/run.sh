@@ -1,10 +1,13 @@
 #!/bin/bash
 # run.sh: owns the host side of the vm suite. It makes sure QEMU, a static busybox and cpio
-# are installed, fetches Debian 12's kernel package (tests/debian-kernel.sh: cached under
-# /var/cache/paddd-test/kernel/, never installed on the host), builds an initramfs holding
-# busybox, the guest test program, paddd, padctl, dbus-daemon, mkfs.ext4, every shared
-# library they load and the kernel modules the tests need (with their dependencies, read
-# from each module's .modinfo), boots it under TCG on a q35 machine with an emulated IOMMU,
+# are installed, takes the suite's own kernel (tests/vm/build-kernel.sh: Debian's 6.12
+# source with IOMMUFD and the VFIO device cdev, everything built in, built once and cached
+# under /var/cache/paddd-test/) or, when that cannot be had or PADDD_VM_KERNEL=debian,
+# Debian 12's kernel package (tests/debian-kernel.sh, never installed on the host) with the
+# modules the tests need (with their dependencies, read from each module's .modinfo), on
+# which the iommufd tests are skipped with the reason; builds an initramfs holding busybox,
+# the guest test program, paddd, padctl, dbus-daemon, mkfs.ext4 and every shared library
+# they load, boots it under TCG on a q35 machine with an emulated IOMMU,
 # the edu device, two NVDIMMs (one becomes device-DAX, one fsdax) and two NUMA nodes of one
 # CPU each, and waits for the guest's verdict on the serial console (tests/vm/init.sh
 # prints it).
@@ -102,6 +105,25 @@ fetch_kernel() {
         fi
         VMLINUZ="$KDIR/vmlinuz"
         KVER=$(cat "$KDIR/version")
+}
+
+# The suite's own kernel, else Debian's. Sets VMLINUZ, KVER and KDIR (modules for the
+# initramfs: none for the own kernel).
+choose_kernel() {
+        local img
+        if [ "${PADDD_VM_KERNEL:-}" = debian ]; then
+                log "PADDD_VM_KERNEL=debian: Debian's kernel, the iommufd tests will be skipped"
+        elif img=$("$SRCDIR/build-kernel.sh" 2>"$WORKDIR/build-kernel.log"); then
+                VMLINUZ=$img
+                KVER="own kernel $(basename "$(dirname "$img")")"
+                KDIR="$WORKDIR/kernel/own"
+                rm -rf "$KDIR" && mkdir -p "$KDIR/modules"
+                return 0
+        else
+                log "no kernel with IOMMUFD ($(tail -n1 "$WORKDIR/build-kernel.log")):" \
+                    "Debian's kernel, the iommufd tests will be skipped"
+        fi
+        fetch_kernel
 }
 
 # Path of module $1 (dashes and underscores are the same), or nothing.
@@ -203,7 +225,9 @@ build_initramfs() {
                 touch "$ROOT/etc/mke2fs.conf"
         fi
 
-        cp "$KDIR"/modules/* "$ROOT/lib/modules/"
+        if [ -e "$KDIR/modules/load-order" ]; then
+                cp "$KDIR"/modules/* "$ROOT/lib/modules/"
+        fi
 
         INITRD="$WORKDIR/initramfs.cpio"
         (cd "$ROOT" && find . -print0 | cpio --null -o -H newc --quiet) >"$INITRD"
@@ -257,7 +281,7 @@ verdict() {
 main() {
         parse_args "$@"
         ensure_tools
-        fetch_kernel
+        choose_kernel
         build_initramfs
         boot
         verdict
