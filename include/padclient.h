@@ -154,6 +154,65 @@ int pad_broker_set_quota(pad_client *c, int node, unsigned max_helpers, char *re
  * old one stays; ret_msg names file:line). */
 int pad_broker_reload(pad_client *c, char *ret_msg, size_t ret_msg_len);
 
+/* ---- Broker statistics and change notification (since library 0.3.0) ------------------ */
+
+/* GetStatistics: counts since paddd started, never reset by a reload. The element structs
+ * below never change; new data comes as new fields at the end of pad_broker_statistics. */
+typedef struct pad_broker_counter {
+        char *name;                     /* "grants", "helpers_granted", "denied_busy", ... */
+        uint64_t value;
+} pad_broker_counter;
+
+typedef struct pad_broker_wait_bucket {
+        uint64_t le_usec;               /* upper bound; the last one UINT64_MAX */
+        uint64_t count;                 /* waits that ended within it and above the bound before */
+} pad_broker_wait_bucket;
+
+typedef struct pad_broker_grant_count {
+        int64_t id;                     /* the node, or the uid (4294967295: every user past 1024) */
+        uint64_t grants;
+        uint64_t helpers;
+} pad_broker_grant_count;
+
+typedef struct pad_broker_statistics {
+        unsigned n_counters;
+        pad_broker_counter *counters;   /* in paddd's order */
+        unsigned n_wait_buckets;
+        pad_broker_wait_bucket *wait_buckets;   /* ascending bounds, not cumulative */
+        uint64_t wait_usec_sum;         /* total time of the waits counted */
+        unsigned n_nodes;
+        pad_broker_grant_count *nodes;  /* grants that took slots on each node, slots granted there */
+        unsigned n_users;
+        pad_broker_grant_count *users;  /* grants and helpers per uid */
+} pad_broker_statistics;
+
+/* Errors as for pad_broker_status_get(). */
+int pad_broker_statistics_get(pad_client *c, pad_broker_statistics **ret, char *ret_msg,
+                              size_t ret_msg_len);
+pad_broker_statistics *pad_broker_statistics_free(pad_broker_statistics *s);
+/* The counter called name: 0 and *ret (may be NULL) set, or -ENOENT when paddd has none. */
+int pad_broker_statistics_counter(const pad_broker_statistics *s, const char *name, uint64_t *ret);
+
+/* A watch tells when the broker's state (the properties of pad_broker_status_get(), and so
+ * usually its leases) may have changed, without polling: it has its own connection to the
+ * client's bus, subscribed to the broker's PropertiesChanged and to its name changing owner
+ * (paddd started, restarted or gone). Call pad_broker_watch_process(): 1 when something
+ * changed since the last call, 0 when not, or a negative errno (-ECONNRESET: the bus itself
+ * went away; make a new watch); then wait for pad_broker_watch_get_events() on
+ * pad_broker_watch_get_fd() with poll(2), and process again. Process before every poll,
+ * the first included: the connection may hold messages it has read already. paddd coalesces its signals (at most one per
+ * 20 ms), so read the state again after a 1. Used by one thread at a time. Errors of
+ * pad_broker_watch_new(): those of the connection (as pad_client_broker_error()), -EINVAL,
+ * -ENOMEM; it succeeds while paddd is not running. */
+typedef struct pad_broker_watch pad_broker_watch;
+
+int pad_broker_watch_new(pad_client *c, pad_broker_watch **ret, char *ret_msg, size_t ret_msg_len);
+pad_broker_watch *pad_broker_watch_free(pad_broker_watch *w);
+int pad_broker_watch_get_fd(const pad_broker_watch *w);
+/* POLLIN and/or POLLOUT, or a negative errno. */
+int pad_broker_watch_get_events(const pad_broker_watch *w);
+int pad_broker_watch_process(pad_broker_watch *w);
+
 /* ---- Cancellation ------------------------------------------------------------------ */
 
 typedef struct pad_cancel {

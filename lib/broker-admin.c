@@ -13,7 +13,7 @@
 
 #define DBUS_PROPERTIES_INTERFACE "org.freedesktop.DBus.Properties"
 
-static void msg_clear(char *msg, size_t len) {
+void admin_msg_clear(char *msg, size_t len) {
         if (msg && len > 0)
                 msg[0] = '\0';
 }
@@ -38,8 +38,7 @@ static int admin_bad_reply(int r, char *msg, size_t len) {
 /* Lock c and call member of the broker object; on failure unlocked again, r < 0 and ret_msg
  * written. On success the client stays locked for reading *ret_reply. */
 static int admin_call_locked(pad_client *c, const char *iface, const char *member,
-                             sd_bus_message **ret_reply, char *msg, size_t len,
-                             const char *types, ...) {
+                             sd_bus_message **ret_reply, char *msg, size_t len, const char *types, ...) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         va_list ap;
         sd_bus *bus;
@@ -62,6 +61,36 @@ static int admin_call_locked(pad_client *c, const char *iface, const char *membe
         return r < 0 ? r : 0;
 }
 
+int admin_get(pad_client *c, const char *iface, const char *member, const char *arg, size_t size,
+              int (*read_reply)(sd_bus_message *m, void *obj), void *(*free_obj)(void *obj), void **ret,
+              char *msg, size_t len) {
+        sd_bus_message *reply = NULL;
+        void *obj;
+        int r;
+
+        if (!c || !ret)
+                return -EINVAL;
+        admin_msg_clear(msg, len);
+        obj = calloc(1, size);
+        if (!obj)
+                return -ENOMEM;
+        r = arg ? admin_call_locked(c, iface, member, &reply, msg, len, "s", arg) :
+                  admin_call_locked(c, iface, member, &reply, msg, len, "");
+        if (r < 0) {
+                free_obj(obj);
+                return r;
+        }
+        r = read_reply(reply, obj);
+        sd_bus_message_unref(reply);
+        client_unlock(c);
+        if (r < 0) {
+                free_obj(obj);
+                return admin_bad_reply(r, msg, len);
+        }
+        *ret = obj;
+        return 0;
+}
+
 /* ---- status ------------------------------------------------------------------------------ */
 
 _public_ pad_broker_status *pad_broker_status_free(pad_broker_status *s) {
@@ -75,7 +104,6 @@ _public_ pad_broker_status *pad_broker_status_free(pad_broker_status *s) {
         free(s);
         return NULL;
 }
-DEFINE_POINTER_CLEANUP(pad_broker_status, pad_broker_status_free);
 
 static int status_add_node(pad_broker_status *s, const pad_broker_node *n) {
         pad_broker_node **a = realloc(s->nodes, sizeof(*a) * (s->n_nodes + 1));
@@ -167,29 +195,18 @@ static int read_properties(sd_bus_message *m, pad_broker_status *s) {
         return sd_bus_message_exit_container(m);
 }
 
+static int read_status(sd_bus_message *m, void *s) {
+        return read_properties(m, s);
+}
+
+static void *status_free(void *s) {
+        return pad_broker_status_free(s);
+}
+
 _public_ int pad_broker_status_get(pad_client *c, pad_broker_status **ret, char *ret_msg,
                                    size_t ret_msg_len) {
-        _cleanup_(pad_broker_status_freep) pad_broker_status *s = NULL;
-        sd_bus_message *reply = NULL;
-        int r;
-
-        if (!c || !ret)
-                return -EINVAL;
-        msg_clear(ret_msg, ret_msg_len);
-        s = calloc(1, sizeof *s);
-        if (!s)
-                return -ENOMEM;
-        r = admin_call_locked(c, DBUS_PROPERTIES_INTERFACE, "GetAll", &reply, ret_msg, ret_msg_len,
-                              "s", BROKER_INTERFACE);
-        if (r < 0)
-                return r;
-        r = read_properties(reply, s);
-        sd_bus_message_unref(reply);
-        client_unlock(c);
-        if (r < 0)
-                return admin_bad_reply(r, ret_msg, ret_msg_len);
-        *ret = TAKE_PTR(s);
-        return 0;
+        return admin_get(c, DBUS_PROPERTIES_INTERFACE, "GetAll", BROKER_INTERFACE, sizeof(**ret), read_status,
+                         status_free, (void **) ret, ret_msg, ret_msg_len);
 }
 
 /* ---- leases ------------------------------------------------------------------------------- */
@@ -214,7 +231,6 @@ _public_ pad_lease_list *pad_lease_list_free(pad_lease_list *l) {
         free(l);
         return NULL;
 }
-DEFINE_POINTER_CLEANUP(pad_lease_list, pad_lease_list_free);
 
 static int lease_info_new(const char *path, uint32_t uid, uint32_t pid, uint32_t granted,
                           const char *owner, const char *tag, pad_lease_info **ret) {
@@ -279,30 +295,23 @@ static void read_placements_locked(sd_bus *bus, pad_lease_list *l) {
         }
 }
 
+/* The list, then each lease's placement over the same (locked) connection. */
+static int read_lease_list(sd_bus_message *m, void *l) {
+        int r = read_leases(m, l);
+
+        if (r >= 0)
+                read_placements_locked(sd_bus_message_get_bus(m), l);
+        return r;
+}
+
+static void *lease_list_free(void *l) {
+        return pad_lease_list_free(l);
+}
+
 _public_ int pad_broker_list_leases(pad_client *c, pad_lease_list **ret, char *ret_msg,
                                     size_t ret_msg_len) {
-        _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
-        sd_bus_message *reply = NULL;
-        int r;
-
-        if (!c || !ret)
-                return -EINVAL;
-        msg_clear(ret_msg, ret_msg_len);
-        l = calloc(1, sizeof *l);
-        if (!l)
-                return -ENOMEM;
-        r = admin_call_locked(c, BROKER_INTERFACE, "ListLeases", &reply, ret_msg, ret_msg_len, "");
-        if (r < 0)
-                return r;
-        r = read_leases(reply, l);
-        if (r >= 0)
-                read_placements_locked(sd_bus_message_get_bus(reply), l);
-        sd_bus_message_unref(reply);
-        client_unlock(c);
-        if (r < 0)
-                return admin_bad_reply(r, ret_msg, ret_msg_len);
-        *ret = TAKE_PTR(l);
-        return 0;
+        return admin_get(c, BROKER_INTERFACE, "ListLeases", NULL, sizeof(**ret), read_lease_list,
+                         lease_list_free, (void **) ret, ret_msg, ret_msg_len);
 }
 
 /* ---- set-quota, reload --------------------------------------------------------------------- */
@@ -313,7 +322,7 @@ _public_ int pad_broker_set_quota(pad_client *c, int node, unsigned max_helpers,
 
         if (!c || node < PAD_NODE_ANY)
                 return -EINVAL;
-        msg_clear(ret_msg, ret_msg_len);
+        admin_msg_clear(ret_msg, ret_msg_len);
         r = admin_call_locked(c, BROKER_INTERFACE, "SetQuota", NULL, ret_msg, ret_msg_len, "iu",
                               (int32_t) node, (uint32_t) max_helpers);
         if (r < 0)
@@ -327,7 +336,7 @@ _public_ int pad_broker_reload(pad_client *c, char *ret_msg, size_t ret_msg_len)
 
         if (!c)
                 return -EINVAL;
-        msg_clear(ret_msg, ret_msg_len);
+        admin_msg_clear(ret_msg, ret_msg_len);
         r = admin_call_locked(c, BROKER_INTERFACE, "Reload", NULL, ret_msg, ret_msg_len, "");
         if (r < 0)
                 return r;

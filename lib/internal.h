@@ -1,7 +1,8 @@
 /* internal.h: declarations shared by the lib/ C files of libpadclient and by the unit tests
  * that link the internal static library: the export attribute, the padata chunk split and
  * the thread id (job.c), the monotonic clock, the client as leases, the admin calls and the
- * runner use it (client.c), the lease helpers of the runner (lease.c), and the broker's
+ * runner use it (client.c), the lease helpers of the runner (lease.c), the admin call
+ * helpers (broker-admin.c), and the broker's
  * errors as errnos and messages (bus-error.c); it includes cpuset.h and helper-sched.h.
  * Nothing here is exported from libpadclient.so.
  *
@@ -113,6 +114,18 @@ int bus_read_placement(sd_bus_message *m, int *nodes, unsigned *helpers, unsigne
 /* Get the Placement property of the lease object at path (with the client locked). */
 int bus_get_placement(sd_bus *bus, const char *path, int *nodes, unsigned *helpers, unsigned max,
                       unsigned *ret_n);
+
+/* ---- The admin calls (broker-admin.c), for broker-stats.c and broker-watch.c --------------- */
+
+/* ret_msg = "" when there is room for it. */
+void admin_msg_clear(char *msg, size_t len);
+/* Call member (with one string argument, or none when arg is NULL), read the reply with
+ * read_reply into a zeroed object of size bytes, all with the client locked, and hand it out
+ * in *ret: 0, or the errno of padclient.h with msg written (msg is "" on success) and the
+ * object freed with free_obj. */
+int admin_get(pad_client *c, const char *iface, const char *member, const char *arg, size_t size,
+              int (*read_reply)(sd_bus_message *m, void *obj), void *(*free_obj)(void *obj), void **ret,
+              char *msg, size_t len);
 
 /* ---- Broker errors (bus-error.c) ------------------------------------------------------------ */
 

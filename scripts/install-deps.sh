@@ -7,7 +7,8 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libnuma-dev libcap-dev
-      libinih-dev check dbus-daemon dbus-bin systemd util-linux python3 procps valgrind)
+      libinih-dev check dbus-daemon dbus-bin systemd util-linux python3 procps valgrind
+      python3-prometheus-client bash-completion groff-base)
 for arg in "$@"; do
         case $arg in
         --vm) pkgs+=(qemu-system-x86 busybox-static cpio xz-utils

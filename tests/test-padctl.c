@@ -4,7 +4,9 @@
  * captured and checked against what the test reads itself over sd-bus. Covers `status`
  * (quotas, every node, every lease with its owner), `set-quota` and `reload` (as root and,
  * refused, as nobody; a broken config), `acquire` (held, released, SIGINT), usage errors and
- * --version, `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
+ * --version, `monitor` (its lines on a pipe follow changes made on the bus; SIGINT ends it
+ * with 0; paddd going away and coming back is shown), the CLI conventions (global options after the command, --no-legend, `status
+ * -o json` read back with python3's json module), `pmem-init` (content verified byte by byte) and `hugetlb-fallocate` on a real
  * hugetlbfs mount compared with util-linux fallocate(1). Fixture folders live under one
  * folder main() makes and removes; main() also undoes the hugetlb set-up if a test died
  * before it could. */
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -643,6 +646,150 @@ START_TEST(test_acquire_sigint) {
 }
 END_TEST
 
+/* ---- monitor ---------------------------------------------------------------------------------- */
+
+typedef struct Pipe {
+        pid_t pid;
+        int fd;                 /* the read end of padctl's stdout */
+        char buf[65536];
+        size_t len;
+        char line[65536];       /* the last line read: the one matched, or the last one seen */
+} Pipe;
+
+/* `padctl --bus ADDRESS args...` with stdout a pipe, stderr to ours. */
+static void spawn_pipe(Pipe *p, const char *const *args) {
+        const char *argv[16] = { getenv("PADCTL_BIN"), "--bus", fx.address };
+        size_t n = 3;
+        int fds[2];
+
+        for (size_t i = 0; args[i]; i++) {
+                ck_assert_uint_lt(n, ELEMENTSOF(argv) - 1);
+                argv[n++] = args[i];
+        }
+        memset(p, 0, sizeof(*p));
+        ck_assert_int_eq(pipe2(fds, O_CLOEXEC), 0);
+        fflush(NULL);
+        p->pid = fork();
+        ck_assert_int_ge(p->pid, 0);
+        if (p->pid == 0) {
+                sigset_t none;
+
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGINT, SIG_DFL);
+                if (dup2(fds[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        close(fds[1]);
+        p->fd = fds[0];
+}
+
+static bool line_has_all(const char *line, const char *const *needles) {
+        for (size_t i = 0; needles[i]; i++)
+                if (!strstr(line, needles[i]))
+                        return false;
+        return true;
+}
+
+/* The next whole line with every needle (earlier lines are skipped), into p->line; false
+ * when none came within POLL_MS (p->line then holds the last line that came). */
+static bool pipe_wait_line(Pipe *p, const char *const *needles) {
+        long long deadline = fixture_now_ms() + POLL_MS;
+
+        for (;;) {
+                char *nl;
+
+                while ((nl = memchr(p->buf, '\n', p->len))) {
+                        size_t n = (size_t) (nl - p->buf);
+                        bool hit;
+
+                        *nl = '\0';
+                        hit = line_has_all(p->buf, needles);
+                        snprintf(p->line, sizeof(p->line), "%s", p->buf);
+                        memmove(p->buf, nl + 1, p->len - n - 1);
+                        p->len -= n + 1;
+                        if (hit)
+                                return true;
+                }
+                long long left = deadline - fixture_now_ms();
+                struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+                ssize_t got;
+
+                if (left <= 0 || poll(&pfd, 1, (int) left) <= 0)
+                        return false;
+                got = read(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+                if (got <= 0)
+                        return false;
+                p->len += (size_t) got;
+        }
+}
+
+#define WAIT_LINE(p, ...)                                                                        \
+        ck_assert_msg(pipe_wait_line((p), (const char *const[]) { __VA_ARGS__, NULL }),          \
+                      "padctl monitor wrote no line with: %s; the last one:\n%s", #__VA_ARGS__, (p)->line)
+
+static void lease_release(sd_bus *b, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        int r = sd_bus_call_method(b, BROKER_BUS_NAME, path, LEASE_INTERFACE, "Release", &err, NULL, "");
+
+        ck_assert_msg(r >= 0, "Release: %s", err.name ? err.name : strerror(-r));
+}
+
+START_TEST(test_monitor) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+        char path[128], tag[64], uid[32], tagf[80], owner[128];
+        const char *unique;
+        static Pipe p;
+        int status;
+
+        start(CONF_BASE);
+        b = bus_open();
+        snprintf(tag, sizeof(tag), "mon-%d", (int) getpid());
+        snprintf(tagf, sizeof(tagf), ",tag=%s", tag);
+        snprintf(uid, sizeof(uid), ",uid=%u,", (unsigned) getuid());
+
+        spawn_pipe(&p, (const char *const[]) { "monitor", NULL });
+        WAIT_LINE(&p, "max_helpers=4 in_use=0 leases=0 waiting=0", " node=0:0/", " grants=0");
+        ck_assert_msg(!strstr(p.line, " lease="), "a lease before any: %s", p.line);
+
+        /* A grant: the lease with its owner, uid, pid and tag, the use, the statistics. */
+        ck_assert_uint_eq(acquire(b, 2, tag, path, sizeof(path)), 2);
+        WAIT_LINE(&p, "in_use=2 leases=1", tagf);
+        ASSERT_CONTAINS(p.line, uid, "monitor line");
+        ASSERT_CONTAINS(p.line, ",granted=2,", "monitor line");
+        ASSERT_CONTAINS(p.line, strrchr(path, '/') + 1, "monitor line");
+        ck_assert_int_ge(sd_bus_get_unique_name(b, &unique), 0);
+        snprintf(owner, sizeof(owner), ",owner=%s,", unique);
+        ASSERT_CONTAINS(p.line, owner, "monitor line");
+        ASSERT_CONTAINS(p.line, " grants=1", "monitor line");
+        ASSERT_CONTAINS(p.line, " helpers_granted=2", "monitor line");
+
+        /* A quota change. */
+        ck_assert_int_ge(sd_bus_call_method(b, BROKER_BUS_NAME, BROKER_PATH, BROKER_INTERFACE, "SetQuota", &err, NULL,
+                                            "iu", -1, 3), 0);
+        WAIT_LINE(&p, "max_helpers=3 in_use=2 leases=1");
+
+        /* The release: no lease left. */
+        lease_release(b, path);
+        WAIT_LINE(&p, "max_helpers=3 in_use=0 leases=0", " releases=1");
+        ck_assert_msg(!strstr(p.line, tagf), "the released lease is still shown: %s", p.line);
+
+        /* paddd gone: said so; back: its state again (the config's quota, the counts anew). */
+        ck_assert_int_eq(fixture_kill_paddd(&fx), 0);
+        WAIT_LINE(&p, "paddd=absent", "not running");
+        ck_assert_int_eq(fixture_start_paddd(&fx), 0);
+        WAIT_LINE(&p, "max_helpers=4 in_use=0 leases=0", " grants=0");
+
+        ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+        ck_assert_int_eq(waitpid(p.pid, &status, 0), p.pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "padctl monitor ended with status 0x%x", status);
+        close(p.fd);
+}
+END_TEST
+
 /* ---- usage errors, --version ------------------------------------------------------------------ */
 
 static void assert_usage_error(Run *run, int rc, const char *needle) {
@@ -679,6 +826,92 @@ START_TEST(test_usage_errors) {
         rc = PADCTL(&run, "pmem-init", file, "--pattern", "256");
         assert_usage_error(&run, rc, "256");
         unlink(file);
+}
+END_TEST
+
+/* ---- CLI conventions ----------------------------------------------------------------------------- */
+
+/* python3 (PADDD_PYTHON3, else on PATH) runs code with args; its exit status. */
+static int run_python(const char *code, const char *const *args) {
+        const char *py = getenv("PADDD_PYTHON3");
+        const char *argv[16] = { py ? py : "python3", "-c", code };
+        size_t n = 3;
+        int status;
+        pid_t pid;
+
+        for (size_t i = 0; args[i]; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        fflush(NULL);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                execvp(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#define JSON_CHECK                                                                                   \
+        "import json, sys\n"                                                                         \
+        "d = json.load(open(sys.argv[1]))\n"                                                         \
+        "want = dict(max_helpers=int(sys.argv[2]), in_use=int(sys.argv[3]), n_leases=1)\n"          \
+        "bad = [k for k, v in want.items() if d[k] != v]\n"                                          \
+        "l = [x for x in d['leases'] if x['tag'] == sys.argv[4]]\n"                                  \
+        "ok = not bad and len(l) == 1 and l[0]['granted'] == int(sys.argv[3])\n"                    \
+        "ok = ok and l[0]['uid'] == int(sys.argv[5]) and l[0]['owner'] == sys.argv[6]\n"             \
+        "ok = ok and sum(n['in_use'] for n in d['nodes']) == d['in_use']\n"                           \
+        "ok = ok and sum(p['helpers'] for p in l[0]['placement']) == l[0]['granted']\n"              \
+        "sys.exit(0 if ok else print(d, bad) or 1)\n"
+
+START_TEST(test_conventions) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+        char path[128], file[400], max[16], in_use[16], uid[16];
+        const char *unique;
+        Run run;
+        int rc, fd;
+
+        start(CONF_BASE);
+        b = bus_open();
+        ck_assert_uint_eq(acquire(b, 2, "conventions", path, sizeof(path)), 2);
+        ck_assert_int_ge(sd_bus_get_unique_name(b, &unique), 0);
+
+        /* Global options after the command: --quiet silences, a later --bus is the one used. */
+        rc = PADCTL(&run, "set-quota", "machine", "3", "--quiet");
+        ASSERT_EXIT(&run, rc, 0);
+        ck_assert_msg(run.out[0] == '\0', "--quiet after the command still printed: %s", run.out);
+        ck_assert_uint_eq(broker_u(b, "MaxHelpers"), 3);
+        rc = PADCTL(&run, "status", "--bus", "unix:path=/nonexistent/bus");
+        ASSERT_EXIT(&run, rc, 1);
+        ASSERT_CONTAINS(run.err, "/nonexistent/bus", "stderr of status on a missing bus");
+
+        /* --no-legend: the rows alone. */
+        rc = PADCTL(&run, "status", "--no-legend");
+        ASSERT_EXIT(&run, rc, 0);
+        ck_assert_msg(!strstr(run.out, "NODE") && !strstr(run.out, "LEASE") && !strstr(run.out, "paddd "),
+                      "--no-legend printed a legend:\n%s", run.out);
+        ASSERT_CONTAINS(run.out, "conventions", "status --no-legend");
+        rc = PADCTL(&run, "status");
+        ASSERT_CONTAINS(run.out, "NODE", "status");
+
+        /* -o json: valid JSON with what the bus says. */
+        rc = PADCTL(&run, "status", "-o", "json");
+        ASSERT_EXIT(&run, rc, 0);
+        snprintf(file, sizeof(file), "%s/status.json", fx.dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, run.out, strlen(run.out)), (ssize_t) strlen(run.out));
+        close(fd);
+        snprintf(max, sizeof(max), "%u", broker_u(b, "MaxHelpers"));
+        snprintf(in_use, sizeof(in_use), "%u", broker_u(b, "InUse"));
+        snprintf(uid, sizeof(uid), "%u", (unsigned) getuid());
+        rc = run_python(JSON_CHECK, (const char *const[]) { file, max, in_use, "conventions", uid, unique, NULL });
+        ck_assert_msg(rc == 0, "status -o json is not what the bus says (python exit %d):\n%s", rc, run.out);
+
+        /* A bad format is a usage error that names it. */
+        rc = PADCTL(&run, "status", "-o", "yaml");
+        assert_usage_error(&run, rc, "'yaml'");
 }
 END_TEST
 
@@ -1041,8 +1274,10 @@ static Suite *padctl_suite(void) {
         ADD_CASE(s, reload);
         ADD_CASE(s, acquire_hold);
         ADD_CASE(s, acquire_sigint);
+        ADD_CASE(s, monitor);
         ADD_CASE(s, usage_errors);
         ADD_CASE(s, version);
+        ADD_CASE(s, conventions);
         ADD_CASE(s, pmem_init);
         ADD_CASE(s, hugetlb_fallocate);
         return s;

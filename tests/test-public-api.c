@@ -1,13 +1,15 @@
 /* test-public-api.c: what a program sees linking only libpadclient.so and <padclient.h>:
  * jobs with and without a broker, a lease acquired, shrunk and freed, the broker's
- * administration, cancellation, and the documented argument errors. Nothing here may
+ * administration, its statistics and change watch, cancellation, and the documented argument errors. Nothing here may
  * include a private header of the project but the test fixture (plain POSIX, its own
  * object). */
 #define _GNU_SOURCE
 #include <padclient.h>
 
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -101,6 +103,41 @@ static void check_admin(pad_client *c, const pad_lease *l) {
         ck_assert_int_eq(pad_broker_status_get(NULL, &s, NULL, 0), -EINVAL);
 }
 
+static uint64_t grants_now(pad_client *c) {
+        pad_broker_statistics *s = NULL;
+        uint64_t v = 0;
+
+        ck_assert_int_eq(pad_broker_statistics_get(c, &s, NULL, 0), 0);
+        ck_assert_uint_ge(s->n_counters, 1);
+        ck_assert_int_eq(pad_broker_statistics_counter(s, "grants", &v), 0);
+        pad_broker_statistics_free(s);
+        return v;
+}
+
+/* One more grant: the grants counter goes up by one, and the watch tells of it. */
+static void check_stats_watch(pad_client *c) {
+        pad_broker_watch *w = NULL;
+        pad_lease *l = NULL;
+        uint64_t before = grants_now(c);
+        struct pollfd p;
+        int r = 0;
+
+        ck_assert_uint_ge(before, 1);
+        ck_assert_int_eq(pad_broker_watch_new(c, &w, NULL, 0), 0);
+        ck_assert_int_eq(pad_client_acquire(c, 1, PAD_NODE_ANY, NULL, &l), 0);
+        ck_assert_uint_eq(grants_now(c), before + 1);
+        for (int i = 0; i < 50 && r == 0; i++) {
+                p = (struct pollfd) { .fd = pad_broker_watch_get_fd(w),
+                                      .events = (short) pad_broker_watch_get_events(w) };
+                ck_assert_int_ge(poll(&p, 1, 100), 0);
+                r = pad_broker_watch_process(w);
+        }
+        ck_assert_int_eq(r, 1);
+        pad_lease_free(l);
+        ck_assert_ptr_null(pad_broker_watch_free(w));
+        ck_assert_int_eq(pad_broker_watch_new(NULL, &w, NULL, 0), -EINVAL);
+}
+
 START_TEST(test_with_broker) {
         Fixture f;
         pad_client *c = NULL;
@@ -133,6 +170,7 @@ START_TEST(test_with_broker) {
         ck_assert_uint_eq(pad_lease_granted(l), 1);
         check_admin(c, l);
         ck_assert_ptr_null(pad_lease_free(l));
+        check_stats_watch(c);
 
         ck_assert_ptr_null(pad_client_free(c));
         fixture_stop(&f);
@@ -169,6 +207,23 @@ START_TEST(test_first_abi_stats) {
 }
 END_TEST
 
+/* The functions of 0.3.0 are in their own version node; the older ones stay where they were. */
+START_TEST(test_symbol_versions) {
+        static const char *const v03[] = {
+                "pad_broker_statistics_get", "pad_broker_statistics_free", "pad_broker_statistics_counter",
+                "pad_broker_watch_new", "pad_broker_watch_free", "pad_broker_watch_get_fd",
+                "pad_broker_watch_get_events", "pad_broker_watch_process",
+        };
+
+        for (size_t i = 0; i < sizeof(v03) / sizeof(v03[0]); i++) {
+                ck_assert_msg(dlvsym(RTLD_DEFAULT, v03[i], "PADCLIENT_0.3"), "%s@PADCLIENT_0.3 missing", v03[i]);
+                ck_assert_msg(!dlvsym(RTLD_DEFAULT, v03[i], "PADCLIENT_0.2"), "%s also in PADCLIENT_0.2", v03[i]);
+        }
+        ck_assert_ptr_nonnull(dlvsym(RTLD_DEFAULT, "pad_broker_status_get", "PADCLIENT_0.2"));
+        ck_assert_ptr_nonnull(dlvsym(RTLD_DEFAULT, "pad_client_new", "PADCLIENT_0"));
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("public-api");
         TCase *tc = tcase_create("api");
@@ -179,6 +234,7 @@ int main(void) {
         tcase_add_test(tc, test_without_broker);
         tcase_add_test(tc, test_with_broker);
         tcase_add_test(tc, test_first_abi_stats);
+        tcase_add_test(tc, test_symbol_versions);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_ENV);

@@ -81,7 +81,7 @@ typedef struct AcquireArgs {
 } AcquireArgs;
 
 /* The command line of acquire: 0, or the exit status of a usage error or --help (-1). */
-static int acquire_parse(const Padctl *p, int argc, char **argv, AcquireArgs *a) {
+static int acquire_parse(Padctl *p, int argc, char **argv, AcquireArgs *a) {
         enum { ARG_NODE = 0x100, ARG_STRICT, ARG_MIN, ARG_WAIT, ARG_TAG, ARG_TTL, ARG_HOLD };
         static const struct option options[] = {
                 { "node", required_argument, NULL, ARG_NODE },
@@ -166,7 +166,7 @@ static void acquire_report(const pad_lease *lease, const AcquireArgs *a) {
         fflush(stdout);
 }
 
-int padctl_acquire(const Padctl *p, int argc, char **argv) {
+int padctl_acquire(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *client = NULL;
         _cleanup_(pad_lease_freep) pad_lease *lease = NULL;
         AcquireArgs a;
@@ -209,7 +209,7 @@ typedef struct JobArgs {
         char msg[256];          /* the library's one line on failure */
 } JobArgs;
 
-static void job_opts(const Padctl *p, JobArgs *a, pad_io_opts *o, PadctlProgress *pr, pad_cancel *cancel,
+static void job_opts(Padctl *p, JobArgs *a, pad_io_opts *o, PadctlProgress *pr, pad_cancel *cancel,
                      const char *tag) {
         padctl_progress_init(pr, !p->quiet && isatty(STDERR_FILENO));
         *o = (pad_io_opts) {
@@ -312,7 +312,7 @@ typedef struct HugetlbArgs {
 } HugetlbArgs;
 
 /* The command line of hugetlb-fallocate: 0, or the exit status of a usage error or --help (-1). */
-static int hugetlb_parse(const Padctl *p, int argc, char **argv, HugetlbArgs *a) {
+static int hugetlb_parse(Padctl *p, int argc, char **argv, HugetlbArgs *a) {
         enum { ARG_OFFSET = 0x100, ARG_NODE, ARG_HELPERS, ARG_KEEP, ARG_COMPARE };
         static const struct option options[] = {
                 { "offset", required_argument, NULL, ARG_OFFSET },
@@ -369,7 +369,7 @@ static int hugetlb_parse(const Padctl *p, int argc, char **argv, HugetlbArgs *a)
         return 0;
 }
 
-int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv) {
+int padctl_hugetlb_fallocate(Padctl *p, int argc, char **argv) {
         const char *cmd = "hugetlb-fallocate";
         _cleanup_(pad_client_freep) pad_client *client = NULL;
         _cleanup_close_ int fd = -1;
@@ -426,7 +426,7 @@ typedef struct PmemArgs {
 } PmemArgs;
 
 /* The command line of pmem-init: 0, or the exit status of a usage error or --help (-1). */
-static int pmem_parse(const Padctl *p, int argc, char **argv, PmemArgs *a) {
+static int pmem_parse(Padctl *p, int argc, char **argv, PmemArgs *a) {
         enum { ARG_SIZE = 0x100, ARG_OFFSET, ARG_PATTERN, ARG_NODE, ARG_HELPERS };
         static const struct option options[] = {
                 { "size", required_argument, NULL, ARG_SIZE },
@@ -495,7 +495,7 @@ static int pmem_open(const PmemArgs *a, int *ret_fd, struct stat *ret_st) {
         return 0;
 }
 
-int padctl_pmem_init(const Padctl *p, int argc, char **argv) {
+int padctl_pmem_init(Padctl *p, int argc, char **argv) {
         const char *cmd = "pmem-init";
         _cleanup_(pad_client_freep) pad_client *client = NULL;
         _cleanup_close_ int fd = -1;

@@ -1,6 +1,7 @@
 /* padctl-status.c: padctl's broker commands, all through libpadclient: `status` (the
  * broker's properties and every lease with its placement, printed as tables with the
- * owners' user and process names), `set-quota` and `reload`. A failure is shown as the
+ * owners' user and process names, or as one JSON object with -o json), `set-quota` and
+ * `reload`. A failure is shown as the
  * library reports it: the D-Bus error's name and message, or why there is no broker. */
 #include <errno.h>
 #include <limits.h>
@@ -24,7 +25,7 @@ static const char *bus_describe(const char *bus) {
 
 /* ---- status ------------------------------------------------------------------------------------ */
 
-static void print_nodes(const pad_broker_status *s) {
+static void print_nodes(const pad_broker_status *s, bool legend) {
         static const char *const headers[] = { ">NODE", ">CPUS", ">MAX", ">IN USE", ">FREE" };
         _cleanup_(padctl_table_freep) PadctlTable *t = padctl_table_new(ELEMENTSOF(headers), headers);
 
@@ -43,7 +44,7 @@ static void print_nodes(const pad_broker_status *s) {
                 if (padctl_table_add(t, cells) < 0)
                         return;
         }
-        padctl_table_print(t, stdout, "  ");
+        padctl_table_print(t, stdout, "  ", legend);
 }
 
 static void process_name(pid_t pid, char *buf, size_t len) {
@@ -94,19 +95,20 @@ static int lease_row_add(PadctlTable *t, const pad_lease_info *i) {
         return padctl_table_add(t, cells);
 }
 
-static int print_leases(pad_client *c) {
+int padctl_list_leases(pad_client *c, pad_lease_list **ret) {
+        char msg[MSG_MAX];
+        int r = pad_broker_list_leases(c, ret, msg, sizeof(msg));
+
+        return r < 0 ? padctl_fail("ListLeases: %s", msg[0] ? msg : strerror(-r)) : 0;
+}
+
+static int print_leases(const pad_lease_list *l, bool legend) {
         static const char *const headers[] = { ">LEASE", "USER", ">PID", "PROCESS", ">GRANTED", "PLACEMENT",
                                                "BUS NAME", "TAG" };
-        _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
         _cleanup_(padctl_table_freep) PadctlTable *t = NULL;
-        char msg[MSG_MAX];
-        int r;
 
-        r = pad_broker_list_leases(c, &l, msg, sizeof(msg));
-        if (r < 0)
-                return padctl_fail("ListLeases: %s", msg[0] ? msg : strerror(-r));
         if (l->n == 0) {
-                printf("\nNo leases.\n");
+                printf(legend ? "\nNo leases.\n" : "\n");
                 return 0;
         }
         t = padctl_table_new(ELEMENTSOF(headers), headers);
@@ -115,13 +117,106 @@ static int print_leases(pad_client *c) {
         for (unsigned i = 0; i < l->n; i++)
                 if (lease_row_add(t, l->leases[i]) < 0)
                         return padctl_fail("out of memory");
-        printf("\nLeases:\n");
-        padctl_table_print(t, stdout, "  ");
+        printf(legend ? "\nLeases:\n" : "\n");
+        padctl_table_print(t, stdout, "  ", legend);
         return 0;
 }
 
+int padctl_status_show(pad_client *c, const pad_broker_status *s, const pad_lease_list *l, bool legend) {
+        if (legend) {
+                printf("paddd %s on %s: %u of %u helpers lent, %u lease%s, %u waiting; helper policy %s\n",
+                       s->version ? s->version : "?", bus_describe(pad_client_bus(c)), s->in_use, s->max_helpers,
+                       s->leases, s->leases == 1 ? "" : "s", s->waiting, s->helper_policy ? s->helper_policy : "?");
+                if (s->in_use > s->max_helpers)
+                        printf("(more in use than the machine quota: the quota was lowered; no new grants until use falls)\n");
+                printf("\nNodes:\n");
+        }
+        print_nodes(s, legend);
+        return print_leases(l, legend);
+}
+
+/* ---- status -o json --------------------------------------------------------------------------- */
+
+static void json_nodes(FILE *f, const pad_broker_status *s) {
+        fputs("\"nodes\":[", f);
+        for (unsigned i = 0; i < s->n_nodes; i++) {
+                const pad_broker_node *n = s->nodes[i];
+
+                fprintf(f, "%s{\"node\":%d,\"cpus\":%u,\"max_helpers\":%u,\"in_use\":%u}", i ? "," : "", n->node,
+                        n->cpus, n->max_helpers, n->in_use);
+        }
+        fputs("]", f);
+}
+
+static void json_lease(FILE *f, const pad_lease_info *i) {
+        const char *slash = strrchr(i->path, '/');
+        struct passwd *pw = getpwuid(i->uid);
+        char comm[32];
+
+        process_name((pid_t) i->pid, comm, sizeof(comm));
+        fputs("{\"id\":", f);
+        padctl_json_string(f, slash ? slash + 1 : i->path);
+        fputs(",\"path\":", f);
+        padctl_json_string(f, i->path);
+        fprintf(f, ",\"uid\":%u,\"user\":", i->uid);
+        if (pw)
+                padctl_json_string(f, pw->pw_name);
+        else
+                fputs("null", f);
+        fprintf(f, ",\"pid\":%u,\"process\":", i->pid);
+        padctl_json_string(f, comm);
+        fprintf(f, ",\"granted\":%u,\"placement\":[", i->granted);
+        for (unsigned k = 0; k < i->n_placement; k++)
+                fprintf(f, "%s{\"node\":%d,\"helpers\":%u}", k ? "," : "", i->placement_node[k],
+                        i->placement_helpers[k]);
+        fputs("],\"owner\":", f);
+        padctl_json_string(f, i->owner);
+        fputs(",\"tag\":", f);
+        padctl_json_string(f, i->tag);
+        fputs("}", f);
+}
+
+static int status_json(pad_client *c, const pad_broker_status *s, const pad_lease_list *l) {
+        fputs("{\"version\":", stdout);
+        padctl_json_string(stdout, s->version ? s->version : "");
+        fputs(",\"bus\":", stdout);
+        padctl_json_string(stdout, pad_client_bus(c));
+        fprintf(stdout, ",\"max_helpers\":%u,\"in_use\":%u,\"waiting\":%u,\"n_leases\":%u,\"helper_policy\":",
+                s->max_helpers, s->in_use, s->waiting, s->leases);
+        padctl_json_string(stdout, s->helper_policy ? s->helper_policy : "");
+        fputs(",", stdout);
+        json_nodes(stdout, s);
+        fputs(",\"leases\":[", stdout);
+        for (unsigned i = 0; i < l->n; i++) {
+                fputs(i ? "," : "", stdout);
+                json_lease(stdout, l->leases[i]);
+        }
+        fputs("]}\n", stdout);
+        return fflush(stdout) == 0 ? 0 : padctl_fail("writing to stdout: %m");
+}
+
+static int status_parse(Padctl *p, int argc, char **argv, bool *ret_json) {
+        static const struct option options[] = {
+                { "output", required_argument, NULL, 'o' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        while ((c = padctl_getopt(p, argc, argv, ":ho:", options)) >= 0) {
+                if (c == 'h')
+                        return -1;
+                if (c != 'o')
+                        return PADCTL_EXIT_USAGE;
+                if (!streq(optarg, "json") && !streq(optarg, "text"))
+                        return padctl_usage_error("status", "unknown output format '%s' (text or json)", optarg);
+                *ret_json = streq(optarg, "json");
+        }
+        return padctl_positional("status", argc, argv, 0, 0);
+}
+
 /* A command without options: -1 after --help, a usage error, or 0. */
-static int no_options(const Padctl *p, int argc, char **argv, int n_args) {
+static int no_options(Padctl *p, int argc, char **argv, int n_args) {
         static const struct option options[] = { { "help", no_argument, NULL, 'h' }, {} };
         int c;
 
@@ -130,13 +225,15 @@ static int no_options(const Padctl *p, int argc, char **argv, int n_args) {
         return padctl_positional(p->command->name, argc, argv, n_args, n_args);
 }
 
-int padctl_status(const Padctl *p, int argc, char **argv) {
+int padctl_status(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         _cleanup_(pad_broker_status_freep) pad_broker_status *s = NULL;
+        _cleanup_(pad_lease_list_freep) pad_lease_list *l = NULL;
         char msg[MSG_MAX];
+        bool json = false;
         int r;
 
-        r = no_options(p, argc, argv, 0);
+        r = status_parse(p, argc, argv, &json);
         if (r)
                 return r < 0 ? PADCTL_EXIT_OK : r;
         if (padctl_client_new(p, &c))
@@ -144,19 +241,15 @@ int padctl_status(const Padctl *p, int argc, char **argv) {
         r = pad_broker_status_get(c, &s, msg, sizeof(msg));
         if (r < 0)
                 return padctl_fail("reading the broker's properties: %s", msg[0] ? msg : strerror(-r));
-        printf("paddd %s on %s: %u of %u helpers lent, %u lease%s, %u waiting; helper policy %s\n",
-               s->version ? s->version : "?", bus_describe(pad_client_bus(c)), s->in_use, s->max_helpers,
-               s->leases, s->leases == 1 ? "" : "s", s->waiting, s->helper_policy ? s->helper_policy : "?");
-        if (s->in_use > s->max_helpers)
-                printf("(more in use than the machine quota: the quota was lowered; no new grants until use falls)\n");
-        printf("\nNodes:\n");
-        print_nodes(s);
-        return print_leases(c) == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
+        if (padctl_list_leases(c, &l))
+                return PADCTL_EXIT_FAILURE;
+        r = json ? status_json(c, s, l) : padctl_status_show(c, s, l, !p->no_legend);
+        return r == 0 ? PADCTL_EXIT_OK : PADCTL_EXIT_FAILURE;
 }
 
 /* ---- set-quota, reload ---------------------------------------------------------------------- */
 
-int padctl_set_quota(const Padctl *p, int argc, char **argv) {
+int padctl_set_quota(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         char msg[MSG_MAX];
         uint64_t max, n;
@@ -188,7 +281,7 @@ int padctl_set_quota(const Padctl *p, int argc, char **argv) {
         return PADCTL_EXIT_OK;
 }
 
-int padctl_reload(const Padctl *p, int argc, char **argv) {
+int padctl_reload(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *c = NULL;
         char msg[MSG_MAX];
         int r;

@@ -47,7 +47,7 @@ void padctl_command_help(const PadctlCommand *c, FILE *f) {
                 fprintf(f, "\n%s", c->notes);
 }
 
-int padctl_client_new(const Padctl *p, pad_client **ret) {
+int padctl_client_new(Padctl *p, pad_client **ret) {
         int r = pad_client_new(p->bus, ret);
 
         if (r < 0)
@@ -55,13 +55,58 @@ int padctl_client_new(const Padctl *p, pad_client **ret) {
         return 0;
 }
 
-int padctl_getopt(const Padctl *p, int argc, char **argv, const char *shortopts,
+/* The command's options and the global ones, in one table for getopt_long. */
+static const struct option *options_with_globals(const struct option *longopts, const char *shortopts,
+                                                 char *ret_short, size_t short_len) {
+        static const struct option globals[] = {
+                { "bus", required_argument, NULL, PADCTL_OPT_BUS },
+                { "quiet", no_argument, NULL, 'q' },
+                { "no-legend", no_argument, NULL, PADCTL_OPT_NO_LEGEND },
+        };
+        static struct option merged[64];
+        size_t n = 0;
+
+        for (; longopts[n].name && n < ELEMENTSOF(merged) - ELEMENTSOF(globals) - 1; n++)
+                merged[n] = longopts[n];
+        for (size_t i = 0; i < ELEMENTSOF(globals); i++)
+                merged[n++] = globals[i];
+        merged[n] = (struct option) {};
+        snprintf(ret_short, short_len, "%sq", shortopts);
+        return merged;
+}
+
+/* A global option given after the command: 0 when taken, else a usage error printed. */
+static int take_global(Padctl *p, int c) {
+        switch (c) {
+        case PADCTL_OPT_BUS:
+                if (!*optarg)
+                        return padctl_usage_error(NULL, "--bus needs a bus: system, session or an address");
+                p->bus = optarg;
+                return 0;
+        case 'q':
+                p->quiet = true;
+                return 0;
+        default:
+                p->no_legend = true;
+                return 0;
+        }
+}
+
+static bool is_global(int c) {
+        return c == PADCTL_OPT_BUS || c == 'q' || c == PADCTL_OPT_NO_LEGEND;
+}
+
+int padctl_getopt(Padctl *p, int argc, char **argv, const char *shortopts,
                   const struct option *longopts) {
         const char *cmd = p->command->name;
+        char short_all[64];
+        const struct option *all = options_with_globals(longopts, shortopts, short_all, sizeof(short_all));
         int c;
 
         opterr = 0;
-        c = getopt_long(argc, argv, shortopts, longopts, NULL);
+        while (is_global(c = getopt_long(argc, argv, short_all, all, NULL)))
+                if (take_global(p, c))
+                        return '?';
         if (c == 'h') {
                 padctl_command_help(p->command, stdout);
                 return 'h';
@@ -235,19 +280,32 @@ int padctl_table_add(PadctlTable *t, const char *const *cells) {
         return 0;
 }
 
+void padctl_json_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                if (*c == '"' || *c == '\\')
+                        fprintf(f, "\\%c", *c);
+                else if (*c < 0x20 || *c == 0x7f)
+                        fprintf(f, "\\u%04x", *c);
+                else
+                        fputc(*c, f);
+        }
+        fputc('"', f);
+}
+
 static const char *cell_text(const PadctlTable *t, unsigned row, unsigned col) {
         const char *s = t->cells[row * t->n_cols + col];
 
         return row == 0 && s[0] == '>' ? s + 1 : s;
 }
 
-void padctl_table_print(const PadctlTable *t, FILE *f, const char *indent) {
+void padctl_table_print(const PadctlTable *t, FILE *f, const char *indent, bool legend) {
         size_t width[32] = { 0 };
 
         for (unsigned r = 0; r < t->n_rows; r++)
                 for (unsigned c = 0; c < t->n_cols && c < ELEMENTSOF(width); c++)
                         width[c] = MAX(width[c], strlen(cell_text(t, r, c)));
-        for (unsigned r = 0; r < t->n_rows; r++) {
+        for (unsigned r = legend ? 0 : 1; r < t->n_rows; r++) {
                 fputs(indent ? indent : "", f);
                 for (unsigned c = 0; c < t->n_cols && c < ELEMENTSOF(width); c++) {
                         bool right = t->cells[c][0] == '>', last = c + 1 == t->n_cols;

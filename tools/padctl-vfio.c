@@ -198,7 +198,7 @@ static uint64_t default_huge_page_size(void) {
 
 /* Map [mem, mem + size) at IOVA 0 in parallel, report, unmap and check the unmapped size.
  * Returns the exit status. */
-static int vfio_map_report_unmap(const Padctl *p, pad_client *client, VfioSetup *v, void *mem, uint64_t size,
+static int vfio_map_report_unmap(Padctl *p, pad_client *client, VfioSetup *v, void *mem, uint64_t size,
                                  int node, unsigned max_threads) {
         pad_cancel cancel = PAD_CANCEL_INIT;
         pad_job_stats st = {};
@@ -258,7 +258,7 @@ typedef struct VfioArgs {
 } VfioArgs;
 
 /* The command line of vfio-map: 0, or the exit status of a usage error or --help (-1). */
-static int vfio_parse(const Padctl *p, int argc, char **argv, VfioArgs *a) {
+static int vfio_parse(Padctl *p, int argc, char **argv, VfioArgs *a) {
         enum { ARG_HUGETLB = 0x100, ARG_IOMMUFD, ARG_NODE, ARG_HELPERS };
         static const struct option options[] = {
                 { "hugetlb", no_argument, NULL, ARG_HUGETLB },
@@ -311,7 +311,7 @@ static int vfio_parse(const Padctl *p, int argc, char **argv, VfioArgs *a) {
         return 0;
 }
 
-int padctl_vfio_map(const Padctl *p, int argc, char **argv) {
+int padctl_vfio_map(Padctl *p, int argc, char **argv) {
         _cleanup_(pad_client_freep) pad_client *client = NULL;
         VfioSetup v = { .group_fd = -1, .target.fd = -1 };
         VfioArgs a;

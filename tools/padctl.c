@@ -1,7 +1,8 @@
 /* padctl.c: the admin CLI and job runner's entry point. Owns the global options (--bus,
  * --quiet, --help, --version), the command table with each command's help text, and the
  * dispatch to the command modules, which all reach paddd through libpadclient only:
- * padctl-status.c (status, set-quota, reload), padctl-jobs.c (acquire, hugetlb-fallocate,
+ * padctl-status.c (status, set-quota, reload), padctl-monitor.c (monitor),
+ * padctl-metrics.c (metrics), padctl-jobs.c (acquire, hugetlb-fallocate,
  * pmem-init) and padctl-vfio.c (vfio-map). Exit codes: 0 ok, 1 failure, 2 usage error,
  * 130 cancelled. */
 #include <getopt.h>
@@ -17,8 +18,28 @@ static const PadctlCommand commands[] = {
         {
                 "status", "",
                 "Show quotas, usage per node and every lease.",
-                "", "",
+                "  -o --output FORMAT text (default) or json\n",
+                "json is one object: the broker's properties, \"nodes\" and \"leases\" arrays.\n",
                 padctl_status,
+        },
+        {
+                "monitor", "",
+                "Follow quotas, leases and statistics live until Ctrl-C.",
+                "  --interval SECONDS refresh the statistics this often on a terminal (default 5)\n",
+                "The state is redrawn whenever paddd signals a change; paddd sends no signal for\n"
+                "its statistics, so on a terminal they are also read every --interval. When stdout\n"
+                "is not a terminal, each change is one line of key=value fields. Ctrl-C (or SIGTERM)\n"
+                "ends it with exit status 0.\n",
+                padctl_monitor,
+        },
+        {
+                "metrics", "",
+                "Print the broker's state and statistics for Prometheus.",
+                "  --textfile DIR     write DIR/paddd.prom atomically instead (node_exporter's\n"
+                "                     textfile collector)\n",
+                "The Prometheus text exposition format: gauges for the quotas and their use,\n"
+                "counters since paddd started, the wait histogram paddd_wait_seconds.\n",
+                padctl_metrics,
         },
         {
                 "set-quota", "NODE|machine MAX",
@@ -95,7 +116,7 @@ const PadctlCommand *padctl_command_find(const char *name) {
 
 static void help(FILE *f) {
         fprintf(f,
-                "Usage: padctl [--bus system|session|ADDRESS] [--quiet] COMMAND [ARGS...]\n\n"
+                "Usage: padctl [GLOBAL OPTIONS] COMMAND [ARGS...] [OPTIONS]\n\n"
                 "Talk to paddd, the helper-thread broker, and run parallel memory jobs with the\n"
                 "helpers it lends.\n\n"
                 "Commands:\n");
@@ -111,18 +132,20 @@ static void help(FILE *f) {
                 "  --bus BUS          system (default; $PADCLIENT_BUS if set), session, or a D-Bus\n"
                 "                     address such as unix:path=/run/x/bus\n"
                 "  -q --quiet         no progress bar and no informational output\n"
+                "  --no-legend        tables without column headers, titles or summary line\n"
                 "  -h --help          show this help ('padctl COMMAND --help' for a command)\n"
                 "  --version          show the version\n\n"
+                "Global options may also come after the command, among its own.\n"
                 "Exit status: 0 ok, 1 failure, 2 usage error, 130 cancelled.\n");
 }
 
 int main(int argc, char **argv) {
-        enum { ARG_BUS = 0x100, ARG_VERSION };
         static const struct option options[] = {
-                { "bus", required_argument, NULL, ARG_BUS },
+                { "bus", required_argument, NULL, PADCTL_OPT_BUS },
                 { "quiet", no_argument, NULL, 'q' },
+                { "no-legend", no_argument, NULL, PADCTL_OPT_NO_LEGEND },
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "version", no_argument, NULL, PADCTL_OPT_VERSION },
                 {}
         };
         Padctl p = {};
@@ -130,10 +153,11 @@ int main(int argc, char **argv) {
         int c;
 
         opterr = 0;
-        /* '+': stop at the command; its own options follow it. */
+        /* '+': stop at the command; its own options follow it, and the global ones may too
+         * (padctl_getopt takes them). */
         while ((c = getopt_long(argc, argv, "+:qh", options, NULL)) >= 0) {
                 switch (c) {
-                case ARG_BUS:
+                case PADCTL_OPT_BUS:
                         if (!*optarg)
                                 return padctl_usage_error(NULL, "--bus needs a bus: system, session or an address");
                         p.bus = optarg;
@@ -141,10 +165,13 @@ int main(int argc, char **argv) {
                 case 'q':
                         p.quiet = true;
                         break;
+                case PADCTL_OPT_NO_LEGEND:
+                        p.no_legend = true;
+                        break;
                 case 'h':
                         help(stdout);
                         return PADCTL_EXIT_OK;
-                case ARG_VERSION:
+                case PADCTL_OPT_VERSION:
                         printf("padctl %s\n", PADDD_VERSION);
                         return PADCTL_EXIT_OK;
                 case ':':

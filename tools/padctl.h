@@ -17,9 +17,17 @@
 
 typedef struct PadctlCommand PadctlCommand;
 
+/* getopt values of the global options that are not characters. */
+enum {
+        PADCTL_OPT_BUS = 0x1000,
+        PADCTL_OPT_NO_LEGEND,
+        PADCTL_OPT_VERSION,
+};
+
 typedef struct Padctl {
         const char *bus;        /* --bus as given, or NULL */
         bool quiet;
+        bool no_legend;         /* --no-legend: tables without headers, titles or summary */
         const PadctlCommand *command;   /* the command running */
 } Padctl;
 
@@ -29,19 +37,27 @@ struct PadctlCommand {
         const char *summary;
         const char *options;    /* option lines for --help */
         const char *notes;      /* text after the options */
-        int (*run)(const Padctl *p, int argc, char **argv);
+        int (*run)(Padctl *p, int argc, char **argv);
 };
 
 /* padctl-status.c */
-int padctl_status(const Padctl *p, int argc, char **argv);
-int padctl_set_quota(const Padctl *p, int argc, char **argv);
-int padctl_reload(const Padctl *p, int argc, char **argv);
+int padctl_status(Padctl *p, int argc, char **argv);
+int padctl_set_quota(Padctl *p, int argc, char **argv);
+int padctl_reload(Padctl *p, int argc, char **argv);
+/* Every lease (ListLeases): 0, or the failure printed and 1. */
+int padctl_list_leases(pad_client *c, pad_lease_list **ret);
+/* The status view of s and the leases l on stdout: 0, or the failure printed and 1. */
+int padctl_status_show(pad_client *c, const pad_broker_status *s, const pad_lease_list *l, bool legend);
+/* padctl-monitor.c */
+int padctl_monitor(Padctl *p, int argc, char **argv);
+/* padctl-metrics.c */
+int padctl_metrics(Padctl *p, int argc, char **argv);
 /* padctl-jobs.c */
-int padctl_acquire(const Padctl *p, int argc, char **argv);
-int padctl_hugetlb_fallocate(const Padctl *p, int argc, char **argv);
-int padctl_pmem_init(const Padctl *p, int argc, char **argv);
+int padctl_acquire(Padctl *p, int argc, char **argv);
+int padctl_hugetlb_fallocate(Padctl *p, int argc, char **argv);
+int padctl_pmem_init(Padctl *p, int argc, char **argv);
 /* padctl-vfio.c */
-int padctl_vfio_map(const Padctl *p, int argc, char **argv);
+int padctl_vfio_map(Padctl *p, int argc, char **argv);
 
 /* padctl.c: the command table. */
 const PadctlCommand *padctl_command_find(const char *name);
@@ -54,13 +70,15 @@ int padctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 int padctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A libpadclient client on --bus (else the library's default): 0, or the failure printed
  * and PADCTL_EXIT_FAILURE. */
-int padctl_client_new(const Padctl *p, pad_client **ret);
+int padctl_client_new(Padctl *p, pad_client **ret);
 
 /* A command's --help text. */
 void padctl_command_help(const PadctlCommand *c, FILE *f);
-/* Next option of p's command (getopt_long, argv[0] is the command name). Returns the option,
- * -1 at the end, 'h' for --help (already printed), or '?' after a usage error was printed. */
-int padctl_getopt(const Padctl *p, int argc, char **argv, const char *shortopts,
+/* Next option of p's command (getopt_long, argv[0] is the command name). The global options
+ * (--bus, -q/--quiet, --no-legend) are taken too, wherever they are, and set in p. Returns
+ * the option, -1 at the end, 'h' for --help (already printed), or '?' after a usage error
+ * was printed. */
+int padctl_getopt(Padctl *p, int argc, char **argv, const char *shortopts,
                   const struct option *longopts);
 /* After the options: exactly n_min..n_max positional arguments, else a usage error (2). */
 int padctl_positional(const char *cmd, int argc, char **argv, int n_min, int n_max);
@@ -78,13 +96,17 @@ double padctl_gib_per_s(uint64_t bytes, uint64_t usec);
 const char *padctl_format_placement(char *buf, size_t len, unsigned n, const int *nodes,
                                     const unsigned *helpers);
 
+/* s as a JSON string, quoted and escaped. */
+void padctl_json_string(FILE *f, const char *s);
+
 /* A plain table: columns left-aligned unless the header starts with '>'. */
 typedef struct PadctlTable PadctlTable;
 PadctlTable *padctl_table_new(unsigned n_cols, const char *const *headers);
 PadctlTable *padctl_table_free(PadctlTable *t);
 /* Adds a row of n_cols strings (copied). 0 or -ENOMEM. */
 int padctl_table_add(PadctlTable *t, const char *const *cells);
-void padctl_table_print(const PadctlTable *t, FILE *f, const char *indent);
+/* legend false: the rows without the header row. */
+void padctl_table_print(const PadctlTable *t, FILE *f, const char *indent, bool legend);
 
 /* Progress bar on stderr with bytes, rate and ETA, drawn only when enabled. */
 typedef struct PadctlProgress {
