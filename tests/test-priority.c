@@ -315,9 +315,12 @@ START_TEST(test_dead_and_bad_tids) {
         pid_t tid = p.tid;
         parked_stop(&p);
         int r = priority_raise(getpid(), geteuid(), 0, tid, &other0);
-        /* A tid reused by someone else meanwhile may be refused as foreign instead. */
+        /* A tid reused by someone else meanwhile may be refused as foreign instead; and a
+         * thread that pthread_join saw go may still be on its way out of the kernel, proven
+         * ours and at other0 already: nothing to write, 0. */
         if (proc_exists(tid))
-                ck_assert(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS);
+                ck_assert_msg(r == PAD_ERROR_ACCESS_DENIED || r == PAD_ERROR_INVALID_ARGS || r == 0,
+                              "raise of the gone thread %d: %d", (int) tid, r);
         else
                 ck_assert_int_eq(r, PAD_ERROR_INVALID_ARGS);
 
