@@ -196,12 +196,19 @@ static int broker_owner(sd_bus *bus, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* With the client locked: whether another live lease of this client is `path` at `broker`. */
-static bool client_has_lease_locked(pad_lease *l, const char *broker) {
-        LIST_FOREACH(leases, i, *client_leases_locked(l->client))
-                if (i != l && !i->released && streq(i->path, l->path) && streq(i->broker, broker))
-                        return true;
-        return false;
+/* With the client locked: whether path at broker is a lease our connection holds there
+ * that no live lease of this client but except (may be NULL) already is. */
+static bool lease_is_ours_unclaimed_locked(pad_client *c, sd_bus *bus, const char *broker, const char *path,
+                                           const pad_lease *except) {
+        _cleanup_free_ char *holder = NULL;
+        const char *unique = NULL;
+
+        LIST_FOREACH(leases, i, *client_leases_locked(c))
+                if (i != except && !i->released && streq(i->path, path) && streq(i->broker, broker))
+                        return false;
+        if (sd_bus_get_property_string(bus, broker, path, LEASE_INTERFACE, "Owner", NULL, &holder) < 0)
+                return false;
+        return sd_bus_get_unique_name(bus, &unique) >= 0 && streq(holder, unique);
 }
 
 /* With the client locked: a call on l failed with e. 0 when the paddd owning the name now
@@ -209,8 +216,7 @@ static bool client_has_lease_locked(pad_lease *l, const char *broker) {
  * still there and did not say it lost l (a timeout: l is kept); else -ENOENT or -EHOSTDOWN,
  * and l is gone. */
 static int lease_readopt_locked(pad_lease *l, sd_bus *bus, const sd_bus_error *e) {
-        _cleanup_free_ char *owner = NULL, *holder = NULL;
-        const char *unique = NULL;
+        _cleanup_free_ char *owner = NULL;
         int r;
 
         r = broker_owner(bus, &owner);
@@ -218,12 +224,7 @@ static int lease_readopt_locked(pad_lease *l, sd_bus *bus, const sd_bus_error *e
                 return r == -ENOMEM ? r : -EHOSTDOWN;
         if (streq(owner, l->broker))
                 return error_is_unknown_lease(e) ? -ENOENT : 1;  /* the same paddd */
-        if (client_has_lease_locked(l, owner))
-                return -ENOENT;         /* the path is another lease of ours there */
-        r = sd_bus_get_property_string(bus, owner, l->path, LEASE_INTERFACE, "Owner", NULL, &holder);
-        if (r < 0)
-                return -ENOENT;
-        if (sd_bus_get_unique_name(bus, &unique) < 0 || !streq(holder, unique))
+        if (!lease_is_ours_unclaimed_locked(l->client, bus, owner, l->path, l))
                 return -ENOENT;
         free(l->broker);
         l->broker = TAKE_PTR(owner);
@@ -286,20 +287,6 @@ void lease_expired_locked(pad_client *c, const char *broker, const char *path) {
                         lease_mark_lost(l);
 }
 
-/* With the client locked: whether path at broker is a lease of our connection that no live
- * lease of ours is. */
-static bool lease_is_ours_unclaimed_locked(pad_client *c, sd_bus *bus, const char *broker, const char *path) {
-        _cleanup_free_ char *holder = NULL;
-        const char *unique = NULL;
-
-        LIST_FOREACH(leases, i, *client_leases_locked(c))
-                if (!i->released && streq(i->path, path) && streq(i->broker, broker))
-                        return false;
-        if (sd_bus_get_property_string(bus, broker, path, LEASE_INTERFACE, "Owner", NULL, &holder) < 0)
-                return false;
-        return sd_bus_get_unique_name(bus, &unique) >= 0 && streq(holder, unique);
-}
-
 /* With the client locked: send the releases owed since no paddd was there to the paddd
  * there now, which may have adopted those leases from its books. Kept while none is. */
 static void client_settle_owed_locked(pad_client *c, sd_bus *bus) {
@@ -311,7 +298,7 @@ static void client_settle_owed_locked(pad_client *c, sd_bus *bus) {
                 return;
         owed = client_take_owed_locked(c, &n);
         for (unsigned i = 0; i < n; i++) {
-                if (!streq(owed[i].broker, owner) && lease_is_ours_unclaimed_locked(c, bus, owner, owed[i].path))
+                if (!streq(owed[i].broker, owner) && lease_is_ours_unclaimed_locked(c, bus, owner, owed[i].path, NULL))
                         (void) sd_bus_call_method(bus, owner, owed[i].path, LEASE_INTERFACE, "Release", NULL,
                                                   NULL, "");
                 free(owed[i].path);
