@@ -1,13 +1,14 @@
 /* fuzz-budget.c: libFuzzer target of paddd's accounting (daemon/budget.c). The input picks a
  * topology shape and the limits, then drives a sequence of operations, one opcode byte and
  * its argument bytes each: clients come and go, acquire, enqueue, dispatch, shrink, free,
- * quota and limit changes, adoption of leases of an earlier run and dropped waiters. The
- * target keeps its own model of what is live and, after every step, checks the budget's
- * books against it: in_use is the sum of the grants, each node's use the sum of the
- * placements on it, each grant the sum of its placement, waiters and leases counted right,
- * ids unique and only growing, and no cap exceeded unless an adoption or a lowered cap put
- * the use there. A grant must be as large as the caps allow and respect its request's
- * node, strict_node and allowed mask. Any violation abort()s. */
+ * quota and limit changes (every limit the budget takes, the per-user lease cap among them),
+ * adoption of leases of an earlier run and dropped waiters. The target keeps its own model
+ * of what is live and, after every step, checks the budget's books against it: in_use is
+ * the sum of the grants, each node's use the sum of the placements on it, each grant the
+ * sum of its placement, waiters and leases counted right, ids unique and only growing, and
+ * no cap exceeded unless an adoption or a lowered cap put the use there. A grant must be as
+ * large as the caps allow and respect its request's node, strict_node and allowed mask.
+ * Any violation abort()s. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ typedef struct Model {
          * the excuse lasts until the use is back within the cap. */
         bool machine_excused, node_excused[NODES_MAX], user_excused[USERS];
         /* The limits the budget cannot be asked for. */
-        unsigned per_user, per_client, max_waiting, waiting_per_user;
+        unsigned per_user, per_client, max_waiting, waiting_per_user, leases_per_user;
 } Model;
 
 static bool input_take(Input *in, uint8_t *ret) {
@@ -211,6 +212,8 @@ static void limits_arg(Model *m, Input *in, BudgetLimits *l, unsigned *nm) {
         l->max_leases_per_client = input_byte(in) % 7;
         l->max_waiting = input_byte(in) % 9;
         l->max_waiting_per_user = input_byte(in) % 4;
+        l->max_leases_per_user = input_byte(in) % 8;
+        m->leases_per_user = l->max_leases_per_user;
         m->waiting_per_user = l->max_waiting_per_user;
         m->per_user = l->max_per_user;
         m->per_client = l->max_leases_per_client;
@@ -241,6 +244,22 @@ static unsigned client_count(const Model *m, unsigned ci) {
                 if (m->waiters[i] && m->waiter_client[i] == ci)
                         n++;
         return n;
+}
+
+/* Leases plus queued requests of every client of uid. */
+static unsigned user_count(const Model *m, uid_t uid) {
+        unsigned n = 0;
+
+        for (unsigned k = 0; k < CLIENTS; k++)
+                if (m->clients[k] && m->uid[k] == uid)
+                        n += client_count(m, k);
+        return n;
+}
+
+/* One more lease or queued request of client ci passes a per-client or per-user cap. */
+static bool at_count_cap(const Model *m, unsigned ci) {
+        return client_count(m, ci) >= m->per_client ||
+               (m->leases_per_user && user_count(m, m->uid[ci]) >= m->leases_per_user);
 }
 
 static void request_arg(const Model *m, Input *in, BudgetRequest *r, bool *allowed) {
@@ -393,7 +412,7 @@ static void op_acquire(Model *m, Input *in) {
         if (ci < 0 || slot < 0)
                 return;
         expect = request_error(m, &r);
-        if (!expect && client_count(m, (unsigned) ci) >= m->per_client)
+        if (!expect && at_count_cap(m, (unsigned) ci))
                 expect = PAD_ERROR_LIMITS_EXCEEDED;
         if (!expect && never_fits(m, &r))
                 expect = PAD_ERROR_NEVER_FITS;
@@ -444,7 +463,7 @@ static void op_enqueue(Model *m, Input *in) {
         expect = request_error(m, &r);
         if (!expect && never_fits(m, &r))
                 expect = PAD_ERROR_NEVER_FITS;
-        if (!expect && (client_count(m, (unsigned) ci) >= m->per_client || n_waiters(m) >= m->max_waiting ||
+        if (!expect && (at_count_cap(m, (unsigned) ci) || n_waiters(m) >= m->max_waiting ||
                         (m->waiting_per_user && user_waiters(m, m->uid[ci]) >= m->waiting_per_user)))
                 expect = PAD_ERROR_LIMITS_EXCEEDED;
         ret = budget_enqueue(m->clients[ci], &r, (void *) (uintptr_t) (slot + 1), &w);
@@ -565,7 +584,7 @@ static void op_set_quota(Model *m, Input *in) {
 
 static void op_set_limits(Model *m, Input *in) {
         unsigned nm[NODES_MAX];
-        BudgetLimits l;
+        BudgetLimits l = {};
 
         limits_arg(m, in, &l, nm);
         check(budget_set_limits(m->b, &l) == 0, "budget_set_limits failed");
@@ -661,7 +680,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Input in = { data, data + size };
         Model m = {};
         unsigned nm[NODES_MAX];
-        BudgetLimits l;
+        BudgetLimits l = {};
         uint8_t op;
 
         m.t = fuzz_topology(input_byte(&in));
