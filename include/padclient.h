@@ -366,7 +366,10 @@ typedef struct pad_vfio_target {
  * a VFIO container / iommufd; the kernel's errno otherwise. */
 int pad_vfio_dma_map(pad_client *c, const pad_vfio_target *t, void *vaddr, uint64_t iova,
                      uint64_t size, const pad_io_opts *opts, pad_job_stats *ret_stats);
-/* Unmap [iova, iova + size); *ret_unmapped (may be NULL) gets the bytes the kernel unmapped. */
+/* Unmap [iova, iova + size); *ret_unmapped (may be NULL) gets the bytes the kernel unmapped.
+ * This is the kernel's own unmap of each kind, with its results: a range with nothing mapped
+ * in it returns 0 with 0 bytes unmapped on type1 (VFIO_IOMMU_UNMAP_DMA) but -ENOENT on
+ * iommufd (IOMMU_IOAS_UNMAP). */
 int pad_vfio_dma_unmap(const pad_vfio_target *t, uint64_t iova, uint64_t size, uint64_t *ret_unmapped);
 
 #ifdef __cplusplus
