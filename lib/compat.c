@@ -10,15 +10,17 @@
 /* The size of pad_job_stats before lease_lost and raise_failed were added. */
 #define JOB_STATS_V0_SIZE offsetof(pad_job_stats, lease_lost)
 
-#define _compat_(name, version) \
-        __attribute__((visibility("default"), symver(#name "@" version)))
+/* An .symver directive rather than gcc's symver attribute, which clang does not know. */
+#define _compat_(name, impl, version) \
+        __asm__(".symver " #impl ", " #name "@" version); \
+        __attribute__((visibility("default")))
 
 static void stats_copy_v0(pad_job_stats *ret, const pad_job_stats *full) {
         if (ret)
                 memcpy(ret, full, JOB_STATS_V0_SIZE);
 }
 
-_compat_(pad_job_run, "PADCLIENT_0")
+_compat_(pad_job_run, compat_job_run_v0, "PADCLIENT_0")
 int compat_job_run_v0(pad_client *c, const pad_job *job, pad_job_stats *ret_stats);
 int compat_job_run_v0(pad_client *c, const pad_job *job, pad_job_stats *ret_stats) {
         pad_job_stats st = {};
@@ -28,7 +30,7 @@ int compat_job_run_v0(pad_client *c, const pad_job *job, pad_job_stats *ret_stat
         return r;
 }
 
-_compat_(pad_hugetlb_fallocate, "PADCLIENT_0")
+_compat_(pad_hugetlb_fallocate, compat_hugetlb_fallocate_v0, "PADCLIENT_0")
 int compat_hugetlb_fallocate_v0(pad_client *c, int fd, int mode, uint64_t offset, uint64_t len,
                                 const pad_io_opts *opts, pad_job_stats *ret_stats);
 int compat_hugetlb_fallocate_v0(pad_client *c, int fd, int mode, uint64_t offset, uint64_t len,
@@ -40,7 +42,7 @@ int compat_hugetlb_fallocate_v0(pad_client *c, int fd, int mode, uint64_t offset
         return r;
 }
 
-_compat_(pad_pmem_init, "PADCLIENT_0")
+_compat_(pad_pmem_init, compat_pmem_init_v0, "PADCLIENT_0")
 int compat_pmem_init_v0(pad_client *c, int fd, uint64_t offset, uint64_t len, int pattern,
                         const pad_io_opts *opts, pad_pmem_path *ret_path, pad_job_stats *ret_stats);
 int compat_pmem_init_v0(pad_client *c, int fd, uint64_t offset, uint64_t len, int pattern,
@@ -52,7 +54,7 @@ int compat_pmem_init_v0(pad_client *c, int fd, uint64_t offset, uint64_t len, in
         return r;
 }
 
-_compat_(pad_vfio_dma_map, "PADCLIENT_0")
+_compat_(pad_vfio_dma_map, compat_vfio_dma_map_v0, "PADCLIENT_0")
 int compat_vfio_dma_map_v0(pad_client *c, const pad_vfio_target *t, void *vaddr, uint64_t iova,
                            uint64_t size, const pad_io_opts *opts, pad_job_stats *ret_stats);
 int compat_vfio_dma_map_v0(pad_client *c, const pad_vfio_target *t, void *vaddr, uint64_t iova,
