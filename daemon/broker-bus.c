@@ -383,7 +383,7 @@ static int list_leases_allowed(Manager *m, sd_bus_message *message, sd_bus_error
             queued > BROKER_LIST_QUEUE_MAX)
                 return bus_error_set(error, PAD_ERROR_LIMITS_EXCEEDED,
                                      "paddd has %" PRIu64 " messages still to send; ListLeases later.", queued);
-        if (!client_is_admin(c) && !client_take_list_token(c, now))
+        if (!client_is_admin_cached(c) && !client_take_list_token(c, now))
                 return bus_error_set(error, PAD_ERROR_LIMITS_EXCEEDED,
                                      "At most %u ListLeases calls at once and %u a second per connection.",
                                      BROKER_LIST_BURST, BROKER_LIST_PER_SEC);

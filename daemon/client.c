@@ -145,6 +145,14 @@ bool client_take_list_token(Client *c, uint64_t now_usec) {
         return true;
 }
 
+bool client_is_admin_cached(Client *c) {
+        if (c->list_admin_generation != c->manager->config_generation) {
+                c->list_admin = client_is_admin(c);
+                c->list_admin_generation = c->manager->config_generation;
+        }
+        return c->list_admin;
+}
+
 bool client_is_admin(const Client *c) {
         const Config *config = c->manager->config;
 

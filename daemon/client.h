@@ -16,6 +16,8 @@ struct Client {
         pid_t pid;
         uint64_t start_time;    /* of pid when it first called: pid + start time name it */
         unsigned list_tokens;   /* ListLeases calls it may make now */
+        bool list_admin;        /* client_is_admin() when last looked up, for config_generation */
+        uint64_t list_admin_generation;
         uint64_t list_refilled; /* CLOCK_MONOTONIC usec of the last refill */
         BudgetClient *budget_client;
         Lease *leases;
@@ -35,5 +37,8 @@ bool client_vanished(Manager *m, const char *name);
 /* Take one of the client's ListLeases tokens at now_usec (BROKER_LIST_BURST, refilled
  * BROKER_LIST_PER_SEC a second); false when none is left. */
 bool client_take_list_token(Client *c, uint64_t now_usec);
-/* Admin: uid 0 or in the config's AdminGroup. Fails closed. */
+/* Admin: uid 0 or in the config's AdminGroup. Fails closed. Looks the group up each time. */
 bool client_is_admin(const Client *c);
+/* The same, looked up once per connection and configuration: for exemptions that are asked
+ * on every call (ListLeases' rate limit), so that no call costs a user database lookup. */
+bool client_is_admin_cached(Client *c);

@@ -127,6 +127,7 @@ int manager_reload(Manager *m, char **ret_error) {
 
         config_free(m->config);
         m->config = config;
+        m->config_generation++;
         manager_count(m, STATS_RELOADS);
         log_info("Configuration reloaded: %u helpers machine-wide, helper policy %s.",
                  budget_get_max_helpers(m->budget), helper_policy_to_string(m->config->helper_policy));
@@ -237,6 +238,7 @@ int manager_new(sd_event *event, const ManagerOptions *options, Manager **ret, c
         r = manager_load_config(m, &m->config, &limits, ret_error);
         if (r < 0)
                 return r;
+        m->config_generation = 1;
         r = budget_new(m->topology, &limits, &m->budget);
         free(limits.node_max);
         if (r < 0)

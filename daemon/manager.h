@@ -50,6 +50,7 @@ struct Manager {
         char *dropin_dir;
         bool use_files;
         Config *config;
+        uint64_t config_generation;     /* 1 up, one more for each config taken */
         Topology *topology;
         Budget *budget;
         ManagerHooks hooks;
