@@ -11,7 +11,8 @@
  * pool allow and are skipped with the reason otherwise. The pool is the machine's: the test
  * takes /tmp/paddd-hugetlb-pool.lock and adds and removes only its own pages; a case whose
  * only difference is in the pool counters runs again, up to three times, since users of the
- * pool that do not take the lock move them too. */
+ * pool that do not take the lock move them too. Cases with a hugetlb cgroup limit run the
+ * call (only) in a cgroup of the test's, v2 or a v1 hierarchy it mounts, else are skipped. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
@@ -55,6 +56,9 @@ static unsigned mounted;
 static long added_hp, added_gp;
 static pid_t main_pid;
 static const char *giant_skip;          /* why there are no 1 GiB cases */
+/* A hugetlb cgroup (v2 or v1) whose 2 MiB limit a case sets, and the cgroup to go back to. */
+static char cg_mnt[160], cg_dir[192], cg_limit[256], cg_procs[256], cg_home[256];
+static const char *cgroup_skip;         /* why there are no cgroup cases */
 
 static void restore(void) {
         if (getpid() != main_pid)
@@ -65,6 +69,12 @@ static void restore(void) {
                 rmdir(mnt[i]);
         }
         mounted = 0;
+        if (cg_dir[0])
+                rmdir(cg_dir);
+        if (cg_mnt[0]) {
+                umount2(cg_mnt, MNT_DETACH);
+                rmdir(cg_mnt);
+        }
         rmdir(tmpdir);
         pool_remove(SYS_HP, &added_hp);
         pool_remove(SYS_GP, &added_gp);
@@ -91,6 +101,45 @@ static void setup_giant(void) {
         mounted |= 1u << M_GIANT;
 }
 
+static bool write_str(const char *path, const char *v) {
+        FILE *f = fopen(path, "we");
+        bool ok;
+
+        if (!f)
+                return false;
+        ok = fputs(v, f) >= 0;
+        return fclose(f) == 0 && ok;
+}
+
+/* cgroup v2 with its hugetlb controller, else a v1 hugetlb hierarchy mounted for the test. */
+static void setup_cgroup(void) {
+        const char *limit = "hugetlb.2MB.max";
+
+        if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+                (void) write_str("/sys/fs/cgroup/cgroup.subtree_control", "+hugetlb");
+                snprintf(cg_home, sizeof(cg_home), "/sys/fs/cgroup/cgroup.procs");
+                snprintf(cg_dir, sizeof(cg_dir), "/sys/fs/cgroup/paddd-hugetlb-diff-%d", (int) getpid());
+        } else {
+                snprintf(cg_mnt, sizeof(cg_mnt), "%s/cgroup", tmpdir);
+                if (mkdir(cg_mnt, 0700) < 0 || mount("none", cg_mnt, "cgroup", 0, "hugetlb") < 0) {
+                        cgroup_skip = "cannot mount a cgroup v1 hugetlb hierarchy (not built, or mounted elsewhere)";
+                        rmdir(cg_mnt);
+                        cg_mnt[0] = '\0';
+                        return;
+                }
+                limit = "hugetlb.2MB.limit_in_bytes";
+                snprintf(cg_home, sizeof(cg_home), "%s/cgroup.procs", cg_mnt);
+                snprintf(cg_dir, sizeof(cg_dir), "%s/limited", cg_mnt);
+        }
+        snprintf(cg_limit, sizeof(cg_limit), "%s/%s", cg_dir, limit);
+        snprintf(cg_procs, sizeof(cg_procs), "%s/cgroup.procs", cg_dir);
+        if (mkdir(cg_dir, 0700) < 0 || access(cg_limit, W_OK) < 0) {
+                cgroup_skip = "no hugetlb cgroup controller with a 2 MiB limit";
+                rmdir(cg_dir);
+                cg_dir[0] = '\0';
+        }
+}
+
 static void setup_global(void) {
         static const char *const names[M_COUNT] = { "huge", "lim-t", "lim-o", "min-t", "min-o", "giant" };
 
@@ -110,6 +159,9 @@ static void setup_global(void) {
         setup_giant();
         if (giant_skip)
                 printf("test-hugetlb-diff: 1 GiB cases skipped: %s\n", giant_skip);
+        setup_cgroup();
+        if (cgroup_skip)
+                printf("test-hugetlb-diff: cgroup cases skipped: %s\n", cgroup_skip);
 }
 
 /* ---- The cases ------------------------------------------------------------------------------ */
@@ -132,6 +184,8 @@ typedef struct Case {
         int64_t rlimit;                 /* RLIMIT_FSIZE, bytes; 0: none */
         int flags;                      /* open flags; 0: O_RDWR */
         unsigned map_pages;             /* a reserving MAP_SHARED mapping of [0, map_pages) */
+        unsigned cgroup_pages;          /* the call runs in a hugetlb cgroup limited to these */
+        bool cgroup_bites;              /* and needs more: fallocate(2) fails with ENOSPC */
 } Case;
 
 #define P(n) ((int64_t) (n) * (int64_t) HP)
@@ -166,6 +220,11 @@ static const Case cases[] = {
         { "every free page reserved for the file", K_MOUNT, 0, 0, 0, 0, 0, .map_pages = MAP_ALL_FREE },
         { "reserved in part, growing", K_MOUNT, P(4), 0x1, 0, 0, P(10), .map_pages = 4 },
         { "reserved, then the mount's limit", K_LIMITED, P(8), 0, 0, 0, P(10), .map_pages = 8 },
+        { "cgroup limit part-way, fresh", K_MOUNT, 0, 0, 0, 0, P(12), .cgroup_pages = 8, .cgroup_bites = true },
+        { "cgroup limit part-way, pages there", K_MOUNT, P(4), 0x5, 0, 0, P(12), .cgroup_pages = 6, .cgroup_bites = true },
+        { "cgroup limit part-way, keep size", K_MOUNT, P(2), 0x1, KS, 0, P(12), .cgroup_pages = 5, .cgroup_bites = true },
+        { "cgroup limit exactly", K_MOUNT, 0, 0, 0, 0, P(8), .cgroup_pages = 8 },
+        { "cgroup limit, reserved by a mapping", K_MOUNT, P(8), 0, 0, 0, P(8), .map_pages = 8, .cgroup_pages = 4, .cgroup_bites = true },
         { "min_size mount", K_MINSIZE, 0, 0, 0, 0, P(4) },
         { "memfd, fresh", K_MEMFD, 0, 0, 0, 0, P(10) },
         { "memfd, pages there", K_MEMFD, P(3), 0x5, 0, 0, P(10) },
@@ -375,6 +434,27 @@ static void lift_rlimit(void) {
         ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 }
 
+/* Into the limited cgroup (the pages made before are charged where the case ran), and back. */
+static void enter_cgroup(const Case *k) {
+        char v[32];
+
+        if (!k->cgroup_pages)
+                return;
+        snprintf(v, sizeof(v), "%llu", (unsigned long long) (k->cgroup_pages * HP));
+        ck_assert_msg(write_str(cg_limit, v), "setting %s: %m", cg_limit);
+        snprintf(v, sizeof(v), "%d", (int) getpid());
+        ck_assert_msg(write_str(cg_procs, v), "joining %s: %m", cg_procs);
+}
+
+static void leave_cgroup(const Case *k) {
+        char v[32];
+
+        if (!k->cgroup_pages)
+                return;
+        snprintf(v, sizeof(v), "%d", (int) getpid());
+        ck_assert_msg(write_str(cg_home, v), "going back to %s: %m", cg_home);
+}
+
 #define SAME(what, a, b) ck_assert_msg((a) == (b), "%s [%s threads]: %s differs: fallocate(2) %lld, library %lld", \
                                        k->name, two ? "2" : "1", what, (long long) (a), (long long) (b))
 
@@ -423,9 +503,13 @@ static bool diff_once(const Case *k, bool two, bool last, unsigned index) {
         nanosleep(&pause, NULL);
         Pool p0 = pool_now(hp);
         apply_rlimit(k);
+        enter_cgroup(k);
         int rt = fallocate(twin.fd, k->mode, (off_t) k->offset, (off_t) k->len) < 0 ? -errno : 0;
+        leave_cgroup(k);
         lift_rlimit();
         int sig_t = n_sigxfsz;
+        if (k->cgroup_pages)            /* the limit is there and bites where it should */
+                ck_assert_msg(rt == (k->cgroup_bites ? -ENOSPC : 0), "%s: fallocate(2) in the cgroup: %d", k->name, rt);
         Pool p1 = pool_now(hp);
         Snap t1 = snap(&twin, k, TIMES_THEN_PAGES);
         drop_file(&twin);
@@ -436,8 +520,10 @@ static bool diff_once(const Case *k, bool two, bool last, unsigned index) {
         nanosleep(&pause, NULL);
         p1 = pool_now(hp);
         apply_rlimit(k);
+        enter_cgroup(k);
         pad_job_stats stats = {};
         int ro = pad_hugetlb_fallocate(NULL, ours.fd, k->mode, (uint64_t) k->offset, (uint64_t) k->len, &o, &stats);
+        leave_cgroup(k);
         lift_rlimit();
         Pool p2 = pool_now(hp);
         Snap o1 = snap(&ours, k, TIMES_THEN_PAGES);
@@ -472,6 +558,10 @@ START_TEST(test_diff) {
 
         if (cases[_i / 2].kind == K_GIANT && giant_skip) {
                 printf("test-hugetlb-diff: %s: skipped: %s\n", cases[_i / 2].name, giant_skip);
+                return;
+        }
+        if (cases[_i / 2].cgroup_pages && cgroup_skip) {
+                printf("test-hugetlb-diff: %s: skipped: %s\n", cases[_i / 2].name, cgroup_skip);
                 return;
         }
         signal(SIGXFSZ, on_sigxfsz);
