@@ -78,6 +78,8 @@ qmp_start -object "thread-context,id=tc0,node-affinity=$placement_node" \
 qmp_wait_ready
 answer=$(qmp_call qom-get '{"path": "/objects/ram0", "property": "prealloc-threads"}')
 log "QEMU ready: RAM preallocated, prealloc-threads $(qmp_return "$answer")"
+answer=$(qmp_call qom-get '{"path": "/objects/tc0", "property": "cpu-affinity"}')
+log "thread-context tc0 on CPUs $(sed -n 's/^{"return": \(\[.*\]\), "id".*/\1/p' <<<"$answer")"
 
 # 4. The lease while it is held, as the broker lists it and as an admin sees it.
 log "leases on the broker:"

@@ -286,6 +286,12 @@ int main(int argc, char *argv[]) {
         }
         printf("vm-manager: QEMU ready: RAM preallocated, prealloc-threads %lu\n",
                strtoul(line + strlen("{\"return\": "), NULL, 10));
+        /* The CPUs the preallocation threads were started on: those of the lease's node. */
+        if (qmp_call(&q, "qom-get", "{\"path\": \"/objects/tc0\", \"property\": \"cpu-affinity\"}",
+                     &line, &n) >= 0) {
+                const char *list = line + strlen("{\"return\": ");
+                printf("vm-manager: thread-context tc0 on CPUs %.*s\n", (int) strcspn(list, "]") + 1, list);
+        }
         if (list_leases(bus) < 0)
                 fprintf(stderr, "vm-manager: ListLeases failed\n");
         fflush(stdout);

@@ -4,7 +4,8 @@
 # (hugetlbfs when the huge page pool can be had, else tmpfs), and checks: the lease is
 # listed with its tag by `padctl status` when QEMU starts (recorded by a stand-in QEMU) and
 # by the example's own ListLeases once QEMU is ready; QEMU's prealloc-threads (on its
-# command line and as QEMU answers qom-get) is granted + 1; every page of the file is there
+# command line and as QEMU answers qom-get) is granted + 1; the thread-context runs on node
+# 0's CPUs (qom-get cpu-affinity); every page of the file is there
 # afterwards (and, on hugetlbfs, the pool's free count fell by exactly its pages); the lease
 # is gone afterwards.
 # usage: test-vm-manager.sh BUILD_DIR
@@ -22,6 +23,9 @@ private_bus_start
 max=$(busctl --address="$BUS_ADDRESS" get-property org.padata.Broker /org/padata/Broker \
         org.padata.Broker MaxHelpers | cut -d' ' -f2)
 qemu=$(make_recording_qemu)
+# Node 0's CPUs as QEMU lists them ("0-1,4" is "0, 1, 4"); every node of Linux has a node0.
+node0_cpus=$(tr ',' '\n' </sys/devices/system/node/node0/cpulist |
+        awk -F- '{ for (c = $1; c <= ($2 == "" ? $1 : $2); c++) printf "%s%d", n++ ? ", " : "", c }')
 
 run_example() { # name file tag
         case $1 in
@@ -51,6 +55,8 @@ for example in busctl c; do
                 die "$example: QEMU was not started with prealloc-threads=$(( granted + 1 ))"
         grep -q "^argv: .*thread-context,id=tc0,node-affinity=0 " "$WORKDIR/qemu.record" ||
                 die "$example: QEMU's thread-context is not on the lease's node 0"
+        grep -q "thread-context tc0 on CPUs \[$node0_cpus\]\$" "$out" ||
+                die "$example: QEMU's thread-context is not on node 0's CPUs [$node0_cpus]"
         grep -Eq "^ +[0-9]+ .* $granted +0:$granted +.* $tag\$" "$WORKDIR/qemu.record" ||
                 die "$example: padctl status did not list the lease tagged $tag when QEMU started"
         grep -q "\"$tag\"\|tag $tag\$" "$out" || die "$example: its ListLeases did not show $tag"
