@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by scripts: start a private dbus-daemon and paddd on it, with cleanup.
 # Needs: $BUILD (meson build dir), $WORKDIR (temporary folder). Sets $BUS_ADDRESS.
+# paddd runs with its embedded default config, or with --config $PADDD_CONFIG if that is set.
 
 private_bus_start() {
         cat >"$WORKDIR/bus.conf" <<CONF
@@ -22,7 +23,11 @@ CONF
         DBUS_PID=$!
         BUS_ADDRESS="unix:path=$WORKDIR/bus"
         for _ in $(seq 100); do [[ -S $WORKDIR/bus ]] && break; sleep 0.05; done
-        "$BUILD/daemon/paddd" --bus "$BUS_ADDRESS" --embedded-config 2>"$WORKDIR/paddd.log" &
+        local config=(--embedded-config)
+        if [[ -n ${PADDD_CONFIG:-} ]]; then
+                config=(--config "$PADDD_CONFIG")
+        fi
+        "$BUILD/daemon/paddd" --bus "$BUS_ADDRESS" "${config[@]}" 2>"$WORKDIR/paddd.log" &
         PADDD_PID=$!
         for _ in $(seq 100); do
                 busctl --address="$BUS_ADDRESS" status org.padata.Broker >/dev/null 2>&1 && return 0

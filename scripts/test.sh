@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test suite from a clean checkout: installs what is missing, builds twice
-# (plain with -Werror for all suites incl. the QEMU vm suite and, after it, the system suite
-# (Debian packages in a systemd guest), and ASan+UBSan for the unit, bus and stress suites),
+# (plain with -Werror for all suites incl. the examples suite (examples/ with real QEMU), the
+# QEMU vm suite and, after it, the system suite (Debian packages in a systemd guest), and
+# ASan+UBSan for the unit, bus and stress suites),
 # then the bus suite with paddd under valgrind, then the libFuzzer targets with clang for
 # about a minute (the fuzz suite, skipped with its reason when clang or its fuzzer runtime
 # is missing), and fails on the first failing suite.
@@ -31,7 +32,8 @@ setup build-ci-san -Db_sanitize=address,undefined -Db_lundef=false
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1
 meson test -C build-ci-san --suite unit --suite bus --suite stress --print-errorlogs
-meson test -C build-ci --suite unit --suite bus --suite stress --suite vm --suite system --print-errorlogs
+meson test -C build-ci --suite unit --suite bus --suite stress --suite examples --suite vm \
+        --suite system --print-errorlogs
 
 # The bus suite again with every paddd under valgrind's memcheck (errors and leaks fail it).
 PADDD_VALGRIND_BUILD=build-ci-valgrind scripts/valgrind-bus.sh
