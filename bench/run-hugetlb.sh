@@ -89,7 +89,7 @@ if [ -x "$PADDD" ] && [ -x "$PADCTL" ] && command -v dbus-daemon >/dev/null; the
 EOF
         DBUS_PID=$(dbus-daemon --config-file="$DIR/bus.conf" --fork --print-pid)
         ADDR="unix:path=$DIR/bus"
-        "$PADDD" --bus "$ADDR" --embedded-config > "$DIR/paddd.log" 2>&1 &
+        RUNTIME_DIRECTORY=$DIR "$PADDD" --bus "$ADDR" --embedded-config > "$DIR/paddd.log" 2>&1 &
         PADDD_PID=$!
         for _ in $(seq 50); do
                 if "$PADCTL" --bus "$ADDR" --quiet hugetlb-fallocate "$F" 2M > "$DIR/smoke.log" 2>&1; then

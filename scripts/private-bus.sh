@@ -27,7 +27,9 @@ CONF
         if [[ -n ${PADDD_CONFIG:-} ]]; then
                 config=(--config "$PADDD_CONFIG")
         fi
-        "$BUILD/daemon/paddd" --bus "$BUS_ADDRESS" "${config[@]}" 2>"$WORKDIR/paddd.log" &
+        # Its books in the folder, never in /run/paddd where an installed paddd keeps its own.
+        RUNTIME_DIRECTORY=$WORKDIR "$BUILD/daemon/paddd" --bus "$BUS_ADDRESS" "${config[@]}" \
+                2>"$WORKDIR/paddd.log" &
         PADDD_PID=$!
         for _ in $(seq 100); do
                 busctl --address="$BUS_ADDRESS" status org.padata.Broker >/dev/null 2>&1 && return 0
