@@ -4,9 +4,10 @@
 # lintian), builds a Debian 12 base root file system with mmdebstrap (cached as an
 # uncompressed initramfs under /var/cache/paddd-test/, keyed by its package list and their
 # versions), appends an overlay holding the .debs, the guest checks (checks.sh, sys-client)
-# and the unit that runs them, boots it under TCG with Debian 12's kernel and systemd as
-# PID 1, and passes the guest's verdict out. The guest installs the packages itself, as an
-# admin would, and writes one line per check to its second serial port.
+# and the unit that runs them, boots it under TCG with Debian 12's kernel, systemd as PID 1
+# and a pool of huge pages reserved on the kernel command line, and passes the guest's
+# verdict out. The guest installs the packages itself, as an admin would, and writes one
+# line per check to its second serial port.
 #
 # Usage: run.sh --workdir DIR --sys-client BIN [--timeout SEC]
 # Exit: 0 when the guest printed "SYSTEM-RESULT: PASS", 77 when QEMU or mmdebstrap cannot be
@@ -138,6 +139,11 @@ build_overlay() {
         (cd "$o" && find . -print0 | cpio --null -o -H newc --quiet) >>"$INITRD"
 }
 
+# The guest's huge page pool, reserved at boot as on a database server (the kernel takes
+# them before memory fragments): 128 pages of 2 MiB, 256 MiB of the guest's 2 GiB, for
+# the hugetlb job (256 MiB).
+HUGEPAGES="hugepagesz=2M hugepages=128"
+
 boot() {
         local rc=0
         CONSOLE="$WORKDIR/console.log" VERDICT="$WORKDIR/verdict.log"
@@ -146,7 +152,7 @@ boot() {
         timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
                 -accel tcg -M q35 -cpu max -m 2G -smp 2 \
                 -kernel "$VMLINUZ" -initrd "$INITRD" \
-                -append "console=ttyS0 rdinit=/lib/systemd/systemd loglevel=4 panic=-1 systemd.show_status=0 tsc=reliable" \
+                -append "console=ttyS0 rdinit=/lib/systemd/systemd loglevel=4 panic=-1 systemd.show_status=0 tsc=reliable $HUGEPAGES" \
                 -display none -vga none -net none -monitor none \
                 -serial file:"$CONSOLE" -serial file:"$VERDICT" -no-reboot 2>"$WORKDIR/qemu.err" || rc=$?
         case $rc in
