@@ -3,8 +3,10 @@
 # paddd-system-test.service in a Debian 12 guest booted with systemd as PID 1: installs
 # paddd's packages from /debs as an admin would, then checks the service as systemd runs
 # it under its hardened unit (users, capabilities, activation, readiness, reload, bus
-# policy for ordinary users and AdminGroup, RaisePriority, a hugetlb job, padctl status,
-# the journal and systemd-analyze, leases across restarts, the watchdog, remove and purge).
+# policy for ordinary users and AdminGroup, RaisePriority, the database-like service of
+# examples/db-service/ with its huge pages allocated by brokered helpers, a hugetlb job,
+# padctl status, the journal and systemd-analyze, leases across restarts, the watchdog,
+# remove and purge).
 # One line per check goes to ttyS1: "ok NAME (N s)" or "FAIL NAME: why" with the output
 # that shows it; the last line is "SYSTEM-RESULT: PASS" or "SYSTEM-RESULT: FAIL n of m".
 # Then it powers the guest off (the unit does, whatever happens here).
@@ -214,6 +216,108 @@ check_hugetlb_job() {
         rm -f /mnt/huge/job
 }
 
+# ---- a database-like service (examples/db-service/) -----------------------------------
+# Its unit allocates its shared memory, a file on /dev/hugepages, with padctl
+# hugetlb-fallocate and brokered helpers before the stand-in database starts, from the
+# pool run.sh reserves on the kernel command line.
+
+DB_UNIT=paddd-db-example.service
+DB_SHM=/dev/hugepages/paddd-db-example/shm
+DB_SIZE=$((192 << 20)) # what the example promises (SHM_SIZE=192M in its unit)
+DB_PAGES=$((DB_SIZE >> 21))
+POOL=/sys/kernel/mm/hugepages/hugepages-2048kB
+
+pool_free() { cat "$POOL/free_hugepages"; }
+
+db_journal() { journalctl -u "$DB_UNIT" -o cat --no-pager --since "@$DB_T0"; }
+
+db_grants() { # paddd's grants to padddb since it started (padctl metrics)
+        padctl metrics | awk -v m="paddd_user_grants_total{uid=\"$(id -u padddb)\"}" \
+                '$1 == m { n = $2 } END { print n + 0 }'
+}
+
+# As an admin installs a package's files: the user, the program, the unit.
+check_db_install() {
+        local d=/test/db-service out
+        install -D -m 0644 "$d/paddd-db-example.sysusers" /etc/sysusers.d/paddd-db-example.conf
+        systemd-sysusers /etc/sysusers.d/paddd-db-example.conf || fail "systemd-sysusers failed"
+        getent passwd padddb || fail "systemd-sysusers made no user padddb"
+        install -D -m 0755 "$d/paddd-db-example" /usr/local/libexec/paddd-db-example
+        install -m 0644 "$d/$DB_UNIT" "/etc/systemd/system/$DB_UNIT"
+        systemctl daemon-reload
+        out=$(systemd-analyze verify --man=no "$DB_UNIT" 2>&1) || fail "systemd-analyze verify failed: $out"
+        [ -z "$out" ] || fail "systemd-analyze verify is not clean: $out"
+        stat -c 'NOTE: %n is %U:%G %a' /dev/hugepages || fail "no /dev/hugepages"
+        echo "NOTE: $(cat "$POOL/nr_hugepages") huge pages at boot"
+        [ "$(cat "$POOL/nr_hugepages")" -ge "$DB_PAGES" ] ||
+                fail "the boot reserved $(cat "$POOL/nr_hugepages") huge pages, fewer than the example's $DB_PAGES"
+}
+
+db_start() {
+        DB_FREE0=$(pool_free) DB_GRANTS0=$(db_grants) DB_T0=$(date +%s)
+        systemctl start "$DB_UNIT" && return 0
+        systemctl status --no-pager -n 20 "$DB_UNIT"
+        return 1
+}
+
+check_db_active() {
+        local pid
+        systemctl is-active "$DB_UNIT" || fail "$DB_UNIT is not active"
+        pid=$(systemctl show -P MainPID "$DB_UNIT")
+        [ "$(stat -c %U "/proc/$pid")" = padddb ] || fail "the database runs as $(stat -c %U "/proc/$pid"), not padddb"
+        wait_for 10 'db_journal | grep -q "paddd-db-example: .* present"' ||
+                fail "the stand-in did not report every page present: $(db_journal)"
+        db_journal | grep 'paddd-db-example: '
+}
+
+check_db_file() {
+        local size
+        stat -c '%n: %s bytes, %b blocks of %B, %U:%G %a' "$DB_SHM" || fail "no $DB_SHM"
+        size=$(stat -c %s "$DB_SHM")
+        [ "$size" = "$DB_SIZE" ] || fail "$DB_SHM is $size bytes, not $DB_SIZE"
+        [ $(($(stat -c '%b * %B' "$DB_SHM"))) = "$DB_SIZE" ] || fail "not all of $DB_SHM is allocated"
+        [ "$(stat -c %U:%a "$DB_SHM")" = padddb:600 ] || fail "$DB_SHM is not padddb's with mode 600"
+}
+
+check_db_pool() {
+        local now
+        now=$(pool_free)
+        echo "NOTE: free huge pages $DB_FREE0 -> $now"
+        [ $((DB_FREE0 - now)) = "$DB_PAGES" ] ||
+                fail "the pool's free count fell by $((DB_FREE0 - now)), not by $DB_PAGES"
+}
+
+check_db_brokered() {
+        local grants summary
+        wait_for 10 'db_journal | grep -q "^hugetlb-fallocate: "' || fail "no summary of padctl in the journal"
+        summary=$(db_journal | grep '^hugetlb-fallocate: ')
+        echo "NOTE: ${summary#hugetlb-fallocate: }"
+        echo "$summary" | grep -Eq ' [1-9][0-9]* helpers? granted by paddd' ||
+                fail "padctl hugetlb-fallocate got no helpers from paddd"
+        grants=$(db_grants)
+        echo "paddd's grants to padddb: $DB_GRANTS0 before, $grants after"
+        [ "$grants" -gt "$DB_GRANTS0" ] || fail "paddd counted no grant to padddb"
+}
+
+check_db_stop() {
+        systemctl is-active "$DB_UNIT" || fail "$DB_UNIT is not running before the stop"
+        systemctl stop "$DB_UNIT"
+        [ "$(systemctl show -P ActiveState "$DB_UNIT")" = inactive ] ||
+                fail "$DB_UNIT is $(systemctl show -P ActiveState "$DB_UNIT") after the stop, not inactive"
+        [ ! -e "$DB_SHM" ] || fail "the stop left $DB_SHM"
+        [ "$(pool_free)" = "$DB_FREE0" ] ||
+                fail "the pool has $(pool_free) free pages after the stop, not $DB_FREE0"
+}
+
+check_db_no_lease() {
+        local out
+        out=$(padctl status) || fail "padctl status failed"
+        echo "$out"
+        echo "$out" | grep -q '^No leases\.$' || fail "padctl status shows a lease after the database's run"
+        [ "$(prop Leases)" = 0 ] && [ "$(prop InUse)" = 0 ] ||
+                fail "Leases is $(prop Leases) and InUse $(prop InUse), not 0"
+}
+
 # ---- a holder: alice keeps one lease across the following checks ----------------------
 
 HOLD_IN=/run/hold.in HOLD_OUT=/run/hold.out
@@ -375,6 +479,14 @@ main() {
         check policy check_policy
         check admin-group check_admin_group
         check raise-priority check_raise
+        check db-install check_db_install
+        check_here db-start db_start
+        check db-active check_db_active
+        check db-file check_db_file
+        check db-pool check_db_pool
+        check db-brokered check_db_brokered
+        check db-stop check_db_stop
+        check db-no-lease check_db_no_lease
         check hugetlb-job check_hugetlb_job
         check_here hold-for-status hold_start
         check padctl-status check_status

@@ -4,11 +4,14 @@
 # lintian), builds a Debian 12 base root file system with mmdebstrap (cached as an
 # uncompressed initramfs under /var/cache/paddd-test/, keyed by its package list and their
 # versions), appends an overlay holding the .debs, the guest checks (checks.sh, sys-client)
-# and the unit that runs them, boots it under TCG with Debian 12's kernel and systemd as
-# PID 1, and passes the guest's verdict out. The guest installs the packages itself, as an
-# admin would, and writes one line per check to its second serial port.
+# and the unit that runs them, and the database-like example (examples/db-service/: its
+# unit, sysusers.d entry and stand-in program, in /test/db-service for the guest to
+# install), boots it under TCG with Debian 12's kernel, systemd as PID 1 and a pool of huge
+# pages reserved on the kernel command line, and passes the guest's verdict out. The guest
+# installs the packages itself, as an admin would, and writes one line per check to its
+# second serial port.
 #
-# Usage: run.sh --workdir DIR --sys-client BIN [--timeout SEC]
+# Usage: run.sh --workdir DIR --sys-client BIN --db-example BIN [--timeout SEC]
 # Exit: 0 when the guest printed "SYSTEM-RESULT: PASS", 77 when QEMU or mmdebstrap cannot be
 # installed or QEMU cannot start, 1 on anything else (the guest's console log is printed).
 set -euo pipefail
@@ -16,7 +19,7 @@ set -euo pipefail
 SRCDIR=$(cd "$(dirname "$0")" && pwd)
 TOPDIR=$(cd "$SRCDIR/../.." && pwd)
 CACHE=/var/cache/paddd-test
-WORKDIR= SYS_CLIENT= TIMEOUT=600
+WORKDIR= SYS_CLIENT= DB_EXAMPLE= TIMEOUT=600
 SUITE=bookworm
 # The suites the host's apt uses too, so the versions in the cache key are the guest's.
 MIRRORS=("deb http://deb.debian.org/debian bookworm main"
@@ -39,12 +42,13 @@ parse_args() {
                 case "$1" in
                 --workdir) WORKDIR=$2; shift 2 ;;
                 --sys-client) SYS_CLIENT=$2; shift 2 ;;
+                --db-example) DB_EXAMPLE=$2; shift 2 ;;
                 --timeout) TIMEOUT=$2; shift 2 ;;
                 *) die "unknown argument '$1'" ;;
                 esac
         done
-        [ -n "$WORKDIR" ] && [ -x "$SYS_CLIENT" ] ||
-                die "usage: run.sh --workdir DIR --sys-client BIN [--timeout SEC]"
+        [ -n "$WORKDIR" ] && [ -x "$SYS_CLIENT" ] && [ -x "$DB_EXAMPLE" ] ||
+                die "usage: run.sh --workdir DIR --sys-client BIN --db-example BIN [--timeout SEC]"
         mkdir -p "$WORKDIR"
         WORKDIR=$(cd "$WORKDIR" && pwd)
 }
@@ -128,6 +132,9 @@ build_overlay() {
         cp "$DEBS"/paddd_*.deb "$DEBS"/libpadclient0_*.deb "$DEBS"/libpadclient-dev_*.deb "$o/debs/"
         install -m 0755 "$SRCDIR/checks.sh" "$o/test/checks.sh"
         install -m 0755 "$SYS_CLIENT" "$o/test/sys-client"
+        install -D -m 0755 "$DB_EXAMPLE" "$o/test/db-service/paddd-db-example"
+        install -m 0644 "$TOPDIR/examples/db-service/paddd-db-example.service" \
+                "$TOPDIR/examples/db-service/paddd-db-example.sysusers" "$o/test/db-service/"
         install -m 0644 "$SRCDIR/$unit" "$o/etc/systemd/system/$unit"
         ln -s "../$unit" "$o/etc/systemd/system/multi-user.target.wants/$unit"
         # The console is for the kernel and systemd; the verdict goes to ttyS1.
@@ -138,6 +145,11 @@ build_overlay() {
         (cd "$o" && find . -print0 | cpio --null -o -H newc --quiet) >>"$INITRD"
 }
 
+# The guest's huge page pool, reserved at boot as on a database server (the kernel takes
+# them before memory fragments): 128 pages of 2 MiB, 256 MiB of the guest's 2 GiB, for
+# the hugetlb job (256 MiB) and the database example (192 MiB), one after the other.
+HUGEPAGES="hugepagesz=2M hugepages=128"
+
 boot() {
         local rc=0
         CONSOLE="$WORKDIR/console.log" VERDICT="$WORKDIR/verdict.log"
@@ -146,7 +158,7 @@ boot() {
         timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
                 -accel tcg -M q35 -cpu max -m 2G -smp 2 \
                 -kernel "$VMLINUZ" -initrd "$INITRD" \
-                -append "console=ttyS0 rdinit=/lib/systemd/systemd loglevel=4 panic=-1 systemd.show_status=0 tsc=reliable" \
+                -append "console=ttyS0 rdinit=/lib/systemd/systemd loglevel=4 panic=-1 systemd.show_status=0 tsc=reliable $HUGEPAGES" \
                 -display none -vga none -net none -monitor none \
                 -serial file:"$CONSOLE" -serial file:"$VERDICT" -no-reboot 2>"$WORKDIR/qemu.err" || rc=$?
         case $rc in
