@@ -1,9 +1,10 @@
-/* jobs-internal.h: helpers shared by the three memory jobs of libpadclient (hugetlb.c,
- * pmem.c, vfio.c): the failure message written into pad_io_opts.ret_msg, the job skeleton
- * filled from pad_io_opts, human-readable sizes for messages, and the prefault of one
- * mapped range (MADV_POPULATE_WRITE or _READ, touching pages on kernels without them),
+/* jobs-internal.h: helpers shared by the memory jobs of libpadclient (hugetlb.c, pmem.c,
+ * vfio.c, populate.c): the failure message written into pad_io_opts.ret_msg, the job
+ * skeleton filled from pad_io_opts, human-readable sizes for messages, and the prefault of
+ * one mapped range (MADV_POPULATE_WRITE or _READ, touching pages on kernels without them),
  * which each job runs per chunk. Static inline, but for hugetlb_probe() and hugetlb_tuning
- * of hugetlb.c, declared at the end; include it after internal.h. Nothing here logs. */
+ * of hugetlb.c and populate_tuning and populate_policy_node() of populate.c, declared at
+ * the end; include it after internal.h. Nothing here logs. */
 #pragma once
 
 #include <errno.h>
@@ -141,3 +142,15 @@ typedef struct HugetlbTuning {
 } HugetlbTuning;
 extern HugetlbTuning hugetlb_tuning;
 
+/* populate.c: where pad_mem_populate() turns parallel (bytes of the call), the least a
+ * helper's chunk holds, and the most one madvise covers between looks at cancel (both
+ * rounded up to the chunk alignment). Set only by tests, before any call. */
+typedef struct PopulateTuning {
+        uint64_t parallel_min;
+        uint64_t min_chunk;
+        uint64_t slice;
+} PopulateTuning;
+extern PopulateTuning populate_tuning;
+/* populate.c: the node the memory policy of the page at addr binds it to (MPOL_BIND or
+ * MPOL_PREFERRED with a single node), else PAD_NODE_ANY. */
+int populate_policy_node(const void *addr);
