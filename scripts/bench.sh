@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the benchmarks side by side and print their tables (needs root for hugetlb).
-# Usage: scripts/bench.sh [broker|jobs|memory]...   (default: all; memory = hugetlb and pmem)
+# Usage: scripts/bench.sh [broker|jobs|memory|populate]...   (default: all; memory = hugetlb and pmem)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -11,13 +11,14 @@ ninja -C "$BUILD" >/dev/null
 export PADDD_BIN=$PWD/$BUILD/daemon/paddd PADCTL_BIN=$PWD/$BUILD/tools/padctl
 
 which=("$@")
-[[ ${#which[@]} -eq 0 ]] && which=(broker jobs memory)
+[[ ${#which[@]} -eq 0 ]] && which=(broker jobs memory populate)
 for b in "${which[@]}"; do
         echo "=== $b"
         case $b in
         broker)  "$BUILD/bench/bench-broker" ;;
         jobs)    "$BUILD/bench/bench-jobs" ;;
         memory)  bench/run-hugetlb.sh "$BUILD" ;;
-        *) echo "bench: unknown benchmark '$b' (broker, jobs, memory)" >&2; exit 2 ;;
+        populate) bench/run-populate.sh "$BUILD" ;;
+        *) echo "bench: unknown benchmark '$b' (broker, jobs, memory, populate)" >&2; exit 2 ;;
         esac
 done
