@@ -384,12 +384,14 @@ enum {
  * so no (transparent) huge page is split between threads. Helpers are asked near opts->node,
  * or, for PAD_NODE_ANY, near the node that the memory policy of the page at addr binds it to
  * (MPOL_BIND or MPOL_PREFERRED with one node; set with mbind(2)); the policy itself is left
- * alone. Below 64 MiB, or with one thread allowed, the call is the populate madvise on the
- * caller's thread, with no broker asked (stats: threads 1, chunks 1). Pages populated stay
+ * alone. Below 64 MiB, or with one thread allowed, the call runs on the caller's thread
+ * alone with no broker asked (stats: threads 1, chunks 1): one populate madvise, or one per
+ * 64 MiB for a larger range (cancel is looked at between them). Pages populated stay
  * populated whatever the result. Progress is in bytes of the range.
  * Errors are madvise(2)'s for the same range and advice (Linux 6.18):
  * - -EINVAL: addr not a multiple of the base page size; addr + len (len rounded up to the
- *   page size) overflows; flags other than PAD_POPULATE_READ; a mapping that cannot be
+ *   page size) overflows; flags other than PAD_POPULATE_READ; opts->node below
+ *   PAD_NODE_ANY or opts->tag longer than 64 bytes; a mapping that cannot be
  *   populated: PROT_NONE, not writable for a write populate (a read-only mapping, a SysV
  *   segment attached SHM_RDONLY), not readable for PAD_POPULATE_READ, VM_PFNMAP or VM_IO.
  * - -ENOMEM: part of the range is not mapped.
@@ -397,10 +399,11 @@ enum {
  *   mapping; other hugetlb mappings reserved their pages at mmap time), a page of a shared
  *   file mapping beyond the end of the file (where a store would get SIGBUS).
  * - -ECANCELED: opts->cancel was requested.
- * len 0 returns 0 (any aligned addr). Above 64 MiB the holes and permissions are checked up
- * front from /proc/self/maps, and then nothing is populated on -ENOMEM or -EINVAL; otherwise
- * (small calls, and errors met while populating) the pages before the failing one stay
- * populated in each chunk that ran, as madvise(2) leaves those before its failing page. */
+ * len 0 returns 0 (any aligned addr). When the call goes parallel, holes and permissions
+ * are checked up front from /proc/self/maps, and then nothing is populated on -ENOMEM or
+ * -EINVAL; otherwise (on the caller's thread alone, and for errors met while populating) the
+ * pages before the failing one stay populated in each chunk that ran, as madvise(2) leaves
+ * those before its failing page. */
 int pad_mem_populate(pad_client *c, void *addr, uint64_t len, unsigned flags,
                      const pad_io_opts *opts, pad_job_stats *ret_stats);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker-contract.h"
 #include "jobs-internal.h"
 #include "util.h"
 
@@ -198,6 +199,10 @@ static int populate_check(uintptr_t addr, uint64_t *len, unsigned flags, uint64_
                           const pad_io_opts *o) {
         if (flags & ~(unsigned) PAD_POPULATE_READ) {
                 jobs_msg(o, "unknown flags 0x%x", flags & ~(unsigned) PAD_POPULATE_READ);
+                return -EINVAL;
+        }
+        if (o && (o->node < PAD_NODE_ANY || (o->tag && strlen(o->tag) > BROKER_TAG_MAX))) {
+                jobs_msg(o, "node %d is not a node, or the tag is longer than %u bytes", o->node, BROKER_TAG_MAX);
                 return -EINVAL;
         }
         if (addr % pagesize != 0) {

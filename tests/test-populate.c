@@ -205,6 +205,13 @@ START_TEST(test_errors) {
         expect_as_madvise(p + 1, SIZE - PS, 0, -EINVAL);
         ck_assert_int_eq(pad_mem_populate(NULL, p, PS, 0x80, NULL, NULL), -EINVAL);
         ck_assert_int_eq(pad_mem_populate(NULL, p, UINT64_MAX - PS, 0, NULL, NULL), -EINVAL);
+        pad_io_opts bad = { .node = -2 };
+        ck_assert_int_eq(pad_mem_populate(NULL, p, PS, 0, &bad, NULL), -EINVAL);
+        char tag[80];
+        memset(tag, 'x', sizeof tag - 1);
+        tag[sizeof tag - 1] = '\0';
+        bad = (pad_io_opts) { .node = PAD_NODE_ANY, .tag = tag };
+        ck_assert_int_eq(pad_mem_populate(NULL, p, PS, 0, &bad, NULL), -EINVAL);
 
         /* len 0: nothing to do; the stats say one thread did it. */
         ck_assert_int_eq(pad_mem_populate(NULL, p, 0, 0, NULL, &st), 0);
