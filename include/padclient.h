@@ -377,7 +377,9 @@ enum {
 /* Fault in [addr, addr + len), an existing mapping of the caller, in parallel: each thread
  * runs madvise(MADV_POPULATE_WRITE) (with PAD_POPULATE_READ, MADV_POPULATE_READ) on its own
  * chunks, as QEMU preallocates guest memory; on kernels without the advice (before 5.14) it
- * touches one byte per page instead (writing back the byte it read). Any kind of mapping:
+ * touches one byte per page instead (writing back the byte it read), after the checks of
+ * /proc/self/maps below on every path, and a page that cannot be had is then a SIGBUS, as
+ * for any store. Any kind of mapping:
  * anonymous (4 KiB pages, transparent huge pages, MAP_HUGETLB), memfd (MFD_HUGETLB too),
  * SysV shm, shared or private file mappings. Chunk edges are multiples of the largest page
  * size under the range (hugetlb: KernelPageSize in /proc/self/smaps), and of 2 MiB at least,
@@ -399,8 +401,8 @@ enum {
  *   mapping; other hugetlb mappings reserved their pages at mmap time), a page of a shared
  *   file mapping beyond the end of the file (where a store would get SIGBUS).
  * - -ECANCELED: opts->cancel was requested.
- * len 0 returns 0 (any aligned addr). When the call goes parallel, holes and permissions
- * are checked up front from /proc/self/maps, and then nothing is populated on -ENOMEM or
+ * len 0 returns 0 (any aligned addr). When the call goes parallel (or the kernel lacks the
+ * advice), holes and permissions are checked up front from /proc/self/maps, and then nothing is populated on -ENOMEM or
  * -EINVAL; otherwise (on the caller's thread alone, and for errors met while populating) the
  * pages before the failing one stay populated in each chunk that ran, as madvise(2) leaves
  * those before its failing page. */

@@ -222,6 +222,7 @@ _public_ int pad_mem_populate(pad_client *c, void *addr, uint64_t len, unsigned 
                               const pad_io_opts *opts, pad_job_stats *ret_stats) {
         uint64_t pagesize = (uint64_t) sysconf(_SC_PAGESIZE), align;
         pad_job job;
+        bool parallel;
         int r;
 
         jobs_msg_clear(opts);
@@ -240,17 +241,22 @@ _public_ int pad_mem_populate(pad_client *c, void *addr, uint64_t len, unsigned 
                 .progress_arg = opts ? opts->progress_arg : NULL,
         };
         jobs_job_init(&job, opts);
-        if (len < populate_tuning.parallel_min || job.max_threads <= 1) {
-                /* One work: pad_job_run calls populate_chunk once, on this thread. */
-                align = pagesize;
-                job.min_chunk = MAX(len, 1);
-        } else {
+        parallel = len >= populate_tuning.parallel_min && job.max_threads > 1;
+        /* Touching pages by hand (a kernel without the advice: a zero-length call fails)
+         * must not meet a hole or a page it may not touch: a signal, not an error. */
+        if (parallel || madvise(addr, 0, p.advice) < 0) {
                 r = populate_layout(p.start, p.start + len, p.advice, opts, &align);
                 if (r < 0)
                         return r;
+        }
+        if (parallel) {
                 job.min_chunk = DIV_ROUND_UP(populate_tuning.min_chunk, align) * align;
                 if (job.node == PAD_NODE_ANY)
                         job.node = populate_policy_node(addr);
+        } else {
+                /* One work: pad_job_run calls populate_chunk once, on this thread. */
+                align = pagesize;
+                job.min_chunk = MAX(len, 1);
         }
         p.base = p.start / align * align;
         p.slice = DIV_ROUND_UP(populate_tuning.slice, align) * align;

@@ -7,19 +7,25 @@
  * the errors beside what madvise(2) itself returns for the same range (unaligned, a hole,
  * read-only, PROT_NONE, beyond the end of a file, an empty hugetlb pool), len 0, cancel
  * before and during the call, progress up to the total, more than one thread for a large
- * range, and the node of an mbind(2) policy (the pages land there). Without root or 2 MiB
+ * range, the node of an mbind(2) policy (the pages land there), and a kernel without the
+ * advice (seccomp makes madvise refuse it: pages touched by hand). Without root or 2 MiB
  * huge pages the hugetlb test exits 77 and says why. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <numaif.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "hugetlb-pool.h"
@@ -389,6 +395,58 @@ START_TEST(test_node_policy) {
 }
 END_TEST
 
+/* ---- A kernel without MADV_POPULATE_* (before 5.14) ----------------------------------------- */
+
+/* madvise(2) with MADV_POPULATE_READ or _WRITE fails with EINVAL for this process, as on a
+ * kernel that does not know the advice (the zero-length call included). */
+static void deny_populate_advice(void) {
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_madvise, 0, 4),
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_READ, 1, 0),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_WRITE, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = ELEMENTSOF(f), .filter = f };
+
+        ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0), 0);
+        ck_assert_int_eq(madvise(NULL, 0, MADV_POPULATE_WRITE), -1);
+}
+
+/* Pages touched by hand: all there, a read-only mapping read, never a SIGSEGV on a hole,
+ * PROT_NONE or a write to a read-only mapping (the check of the mappings says so first). */
+START_TEST(test_old_kernel) {
+        uint8_t *b, *p = map_padded(SIZE, MAP_PRIVATE | MAP_ANONYMOUS, -1, &b);
+        int fd = memfd_create("test-populate-old", MFD_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, SIZE), 0);
+        uint8_t *ro = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, fd, 0);
+        ck_assert_ptr_ne(ro, MAP_FAILED);
+
+        deny_populate_advice();
+        populate_and_check(p, SIZE / 2, 0);
+        ck_assert_int_eq(pad_mem_populate(NULL, p + SIZE / 2, 16 * PS, 0, NULL, NULL), 0);
+        ck_assert_uint_eq(present(p + SIZE / 2, 17 * PS), 16);
+        ck_assert_int_eq(pad_mem_populate(NULL, ro, SIZE, 0, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(pad_mem_populate(NULL, ro, 16 * PS, 0, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(pad_mem_populate(NULL, ro, 16 * PS, PAD_POPULATE_READ, NULL, NULL), 0);
+        ck_assert_uint_eq(present(ro, SIZE), 16);
+        populate_and_check(ro + 32 * PS, SIZE - 64 * PS, PAD_POPULATE_READ);
+
+        ck_assert_int_eq(mprotect(p + SIZE - 16 * PS, 16 * PS, PROT_NONE), 0);
+        ck_assert_int_eq(pad_mem_populate(NULL, p + SIZE - 16 * PS, 16 * PS, 0, NULL, NULL), -EINVAL);
+        ck_assert_int_eq(munmap(p + SIZE - 32 * PS, PS), 0);
+        ck_assert_int_eq(pad_mem_populate(NULL, p + SIZE - 33 * PS, 8 * PS, 0, NULL, NULL), -ENOMEM);
+        ck_assert_uint_eq(present(p + SIZE - 33 * PS, PS), 0);
+        munmap(b, SIZE + 2 * PS);
+        munmap(ro, SIZE);
+        close(fd);
+}
+END_TEST
+
 /* ---- hugetlb ------------------------------------------------------------------------------ */
 
 static long free_pages(void) {
@@ -490,6 +548,7 @@ int main(int argc, char **argv) {
                 tcase_add_test(tc, test_progress);
                 tcase_add_test(tc, test_large_threads);
                 tcase_add_test(tc, test_node_policy);
+                tcase_add_test(tc, test_old_kernel);
         }
         suite_add_tcase(s, tc);
         return run(s);
