@@ -1,13 +1,15 @@
 /* bench-populate.c: the timed part of bench/run-populate.sh. For each KIND and SIZE it
  * populates a fresh anonymous mapping (munmap between measurements) with every method in
- * turn, ROUNDS times, the order turning every round, and prints the medians side by side:
+ * turn, ROUNDS times, the order turning every round, and prints the medians side by side
+ * (and the speed ratios of the best rounds, which the machine disturbs least):
  *   single      one madvise(MADV_POPULATE_WRITE) of the whole range on this thread
  *   loop        THREADS plain threads (this one included) calling MADV_POPULATE_WRITE on
  *               disjoint ranges aligned to the page size of the kind: the machine's limit
  *   lib         pad_mem_populate() with PAD_JOB_NO_BROKER and THREADS - 1 fallback helpers
  *   broker      pad_mem_populate() with helpers lent by paddd at $PADCLIENT_BUS (only when
  *               a broker answers there)
- * Thread creation is inside the time of loop and lib alike. KIND: 4k (MADV_NOHUGEPAGE),
+ * Thread creation is inside the time of loop and lib alike; every measurement goes to
+ * stderr, the medians to stdout. KIND: 4k (MADV_NOHUGEPAGE),
  * thp (MADV_HUGEPAGE) or hugetlb (MAP_HUGETLB, 2 MiB pages: the pool must hold SIZE).
  * usage: bench-populate THREADS ROUNDS SIZE,... KIND... */
 #define _GNU_SOURCE
@@ -94,8 +96,13 @@ static int bench_one(const char *kind, uint64_t size, unsigned rounds) {
                         if ((v[m][r] = measure(m, kind, size)) < 0)
                                 return -1;
                 }
-        for (int m = 0; m < n_methods; m++)
+        for (int m = 0; m < n_methods; m++) {
+                fprintf(stderr, "%s %s %" PRIu64 " MiB:", kind, method_names[m], size >> 20);
+                for (unsigned r = 0; r < rounds; r++)
+                        fprintf(stderr, " %.3f", v[m][r]);
+                fprintf(stderr, "\n");
                 med[m] = bench_median(v[m], rounds);
+        }
         if (size % (UINT64_C(1) << 30) == 0)
                 printf("%-8s %5" PRIu64 " GiB", kind, size >> 30);
         else
@@ -105,6 +112,10 @@ static int bench_one(const char *kind, uint64_t size, unsigned rounds) {
         printf("   %5.2fx", med[M_LOOP] / med[M_LIB]);
         if (client)
                 printf(" %5.2fx", med[M_LOOP] / med[M_BROKER]);
+        /* bench_median sorted each row: [0] is the best round. */
+        printf("   best %5.2fx", v[M_LOOP][0] / v[M_LIB][0]);
+        if (client)
+                printf(" %5.2fx", v[M_LOOP][0] / v[M_BROKER][0]);
         printf("\n");
         return 0;
 }
@@ -127,10 +138,11 @@ int main(int argc, char **argv) {
         if (getenv("PADCLIENT_BUS") && pad_client_new(NULL, &client) == 0 && !pad_client_has_broker(client))
                 client = pad_client_free(client);
 
+        setvbuf(stdout, NULL, _IOLBF, 0);
         printf("%-14s", "kind size");
         for (int m = 0; m < (client ? M_COUNT : M_BROKER); m++)
                 printf(" %8s %5s", method_names[m], "GiB/s");
-        printf("   lib/loop speed%s\n", client ? ", broker/loop" : "");
+        printf("   lib/loop speed%s (median, best round)\n", client ? ", broker/loop" : "");
         for (int k = 4; k < argc; k++) {
                 _cleanup_free_ char *list = strdup(argv[3]);
                 char *save = NULL;
