@@ -38,50 +38,18 @@
 #include "padclient.h"
 #include "util.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
-typedef struct Slice {
-        uint8_t *p;
-        uint64_t len;
-        int error;
-} Slice;
-
-static void *populate(void *arg) {
-        Slice *s = arg;
-        if (madvise(s->p, s->len, MADV_POPULATE_WRITE) < 0)
-                s->error = errno;
-        return NULL;
-}
-
 /* N threads (the caller is one of them), disjoint ranges aligned to the huge page size. */
 static int run_loop(int fd, uint64_t size, unsigned n) {
         struct statfs sfs;
         if (fstatfs(fd, &sfs) < 0)
                 return -errno;
-        uint64_t hp = (uint64_t) sfs.f_bsize, pages = size / hp;
-        pthread_t t[256];
-        Slice s[256] = {};
 
         uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return -errno;
-        for (unsigned i = 0; i < n; i++) {
-                uint64_t a = pages * i / n, b = pages * (i + 1) / n;
-                s[i] = (Slice) { p + a * hp, (b - a) * hp, 0 };
-        }
-        for (unsigned i = 1; i < n; i++)
-                if (pthread_create(&t[i], NULL, populate, &s[i]) != 0)
-                        return -EAGAIN;
-        populate(&s[0]);
-        for (unsigned i = 1; i < n; i++)
-                pthread_join(t[i], NULL);
+        int r = bench_populate_loop(p, size, (uint64_t) sfs.f_bsize, n);
         munmap(p, size);
-        for (unsigned i = 0; i < n; i++)
-                if (s[i].error)
-                        return -s[i].error;
-        return 0;
+        return r;
 }
 
 static int run_lib_quiet(pad_client *c, int fd, uint64_t size, unsigned n, unsigned flags) {
@@ -247,7 +215,7 @@ int main(int argc, char **argv) {
         }
         uint64_t size = bench_parse_size(argv[3]);
         unsigned n = argc > 4 ? (unsigned) atoi(argv[4]) : 1;
-        if (size == 0 || n < 1 || n > 256)
+        if (size == 0 || n < 1 || n > BENCH_THREADS_MAX)
                 return 2;
         int fd = open(argv[2], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {

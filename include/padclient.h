@@ -372,6 +372,47 @@ int pad_vfio_dma_map(pad_client *c, const pad_vfio_target *t, void *vaddr, uint6
  * iommufd (IOMMU_IOAS_UNMAP). */
 int pad_vfio_dma_unmap(const pad_vfio_target *t, uint64_t iova, uint64_t size, uint64_t *ret_unmapped);
 
+/* Since library 0.4.0. */
+enum {
+        PAD_POPULATE_READ = 1u << 0,    /* read-fault (MADV_POPULATE_READ), for read-only mappings */
+};
+
+/* Fault in [addr, addr + len), an existing mapping of the caller, in parallel: each thread
+ * runs madvise(MADV_POPULATE_WRITE) (with PAD_POPULATE_READ, MADV_POPULATE_READ) on its own
+ * chunks, as QEMU preallocates guest memory; on kernels without the advice (before 5.14) it
+ * touches one byte per page instead (writing back the byte it read), after the checks of
+ * /proc/self/maps below on every path, and a page that cannot be had is then a SIGBUS, as
+ * for any store. Any kind of mapping: anonymous (4 KiB pages, transparent huge pages,
+ * MAP_HUGETLB), memfd (MFD_HUGETLB too), SysV shm, shared or private file mappings. Chunk
+ * edges are multiples of the largest page size under the range (hugetlb: KernelPageSize in
+ * /proc/self/smaps), and of 2 MiB at least, so no (transparent) huge page is split between
+ * threads. Helpers are asked near opts->node, or, for PAD_NODE_ANY, near the node that the
+ * memory policy of the page at addr binds it to (MPOL_BIND or MPOL_PREFERRED with one node;
+ * set with mbind(2)); the policy itself is left alone. Below 64 MiB, or with one thread
+ * allowed, the call runs on the caller's thread alone with no broker asked (stats: threads
+ * 1, chunks 1): one populate madvise, or one per 64 MiB for a larger range (cancel is
+ * looked at between them). Pages populated stay populated whatever the result. Progress is
+ * in bytes of the range.
+ * Errors are madvise(2)'s for the same range and advice (Linux 6.18):
+ * - -EINVAL: addr not a multiple of the base page size; addr + len (len rounded up to the
+ *   page size) overflows; flags other than PAD_POPULATE_READ; opts->node below
+ *   PAD_NODE_ANY or opts->tag longer than 64 bytes; a mapping that cannot be populated:
+ *   PROT_NONE, not writable for a write populate (a read-only mapping, a SysV segment
+ *   attached SHM_RDONLY), not readable for PAD_POPULATE_READ, VM_PFNMAP or VM_IO.
+ * - -ENOMEM: part of the range is not mapped.
+ * - -EFAULT: a page could not be had: a hugetlb page with the pool empty (a MAP_NORESERVE
+ *   mapping; other hugetlb mappings reserved their pages at mmap time), a page of a shared
+ *   file mapping beyond the end of the file (where a store would get SIGBUS).
+ * - -ECANCELED: opts->cancel was requested.
+ * Any other errno of madvise (-EHWPOISON...) is returned as it is; opts->ret_msg says why.
+ * len 0 returns 0 (any aligned addr). When the call goes parallel (or the kernel lacks the
+ * advice), holes and permissions are checked up front from /proc/self/maps, and then
+ * nothing is populated on -ENOMEM or -EINVAL; otherwise (on the caller's thread alone, and
+ * for errors met while populating) the pages before the failing one stay populated in each
+ * chunk that ran, as madvise(2) leaves those before its failing page. */
+int pad_mem_populate(pad_client *c, void *addr, uint64_t len, unsigned flags,
+                     const pad_io_opts *opts, pad_job_stats *ret_stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,9 +1,10 @@
-/* jobs-internal.h: helpers shared by the three memory jobs of libpadclient (hugetlb.c,
- * pmem.c, vfio.c): the failure message written into pad_io_opts.ret_msg, the job skeleton
- * filled from pad_io_opts, human-readable sizes for messages, and the prefault of one
- * mapped range (MADV_POPULATE_WRITE, touching pages on kernels without it), which each job
- * runs per chunk. Static inline, but for hugetlb_probe() and hugetlb_tuning of hugetlb.c,
- * declared at the end; include it after internal.h. Nothing here logs. */
+/* jobs-internal.h: helpers shared by the memory jobs of libpadclient (hugetlb.c, pmem.c,
+ * vfio.c, populate.c): the failure message written into pad_io_opts.ret_msg, the job
+ * skeleton filled from pad_io_opts, human-readable sizes for messages, and the prefault of
+ * one mapped range (MADV_POPULATE_WRITE or _READ, touching pages on kernels without them),
+ * which each job runs per chunk. Static inline, but for hugetlb_probe() and hugetlb_tuning
+ * of hugetlb.c and populate_tuning and populate_policy_node() of populate.c, declared at
+ * the end; include it after internal.h. Nothing here logs. */
 #pragma once
 
 #include <errno.h>
@@ -83,16 +84,23 @@ static inline void jobs_touch_pages(uint8_t *p, uint64_t len, uint64_t pagesize)
         }
 }
 
-/* Fault in [p, p + len) (p page-aligned) for writing. A signal interrupting the kernel
- * restarts the range (populated pages are kept) unless cancel was requested. Returns 0,
- * -ECANCELED, or the errno of madvise: -ENOMEM, -EFAULT (the pages could not be had),
- * -EINVAL (a mapping that cannot be populated: PROT_NONE, read-only, VM_PFNMAP). Pages are
- * touched by hand only when the kernel does not know MADV_POPULATE_WRITE at all (a zero
- * length call tells: it is accepted by kernels that know the advice). */
-static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesize,
-                                      const pad_cancel *cancel) {
+/* Read one byte per page of [p, p + len): MADV_POPULATE_READ by hand, for read-only mappings. */
+static inline void jobs_read_pages(const uint8_t *p, uint64_t len, uint64_t pagesize) {
+        for (uint64_t i = 0; i < len; i += pagesize)
+                (void) *(const volatile uint8_t *) (p + i);
+}
+
+/* Fault in [p, p + len) (p page-aligned) with advice MADV_POPULATE_WRITE or
+ * MADV_POPULATE_READ. A signal interrupting the kernel restarts the range (populated pages
+ * are kept) unless cancel was requested. Returns 0, -ECANCELED, or the errno of madvise:
+ * -ENOMEM, -EFAULT (the pages could not be had), -EINVAL (a mapping that cannot be
+ * populated: PROT_NONE, read-only for writing, VM_PFNMAP). Pages are touched by hand only
+ * when the kernel does not know the advice at all (a zero length call tells: it is accepted
+ * by kernels that know the advice). */
+static inline int jobs_populate(uint8_t *p, uint64_t len, uint64_t pagesize, int advice,
+                                const pad_cancel *cancel) {
         for (;;) {
-                if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+                if (madvise(p, len, advice) == 0)
                         return 0;
                 if (errno == EINTR || errno == EAGAIN) {
                         if (jobs_cancelled(cancel))
@@ -100,13 +108,21 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
                         continue;
                 }
                 if (errno == EINVAL) {
-                        if (madvise(p, 0, MADV_POPULATE_WRITE) == 0)
+                        if (madvise(p, 0, advice) == 0)
                                 return -EINVAL;
-                        jobs_touch_pages(p, len, pagesize);
+                        if (advice == MADV_POPULATE_WRITE)
+                                jobs_touch_pages(p, len, pagesize);
+                        else
+                                jobs_read_pages(p, len, pagesize);
                         return 0;
                 }
                 return -errno;
         }
+}
+
+static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesize,
+                                      const pad_cancel *cancel) {
+        return jobs_populate(p, len, pagesize, MADV_POPULATE_WRITE, cancel);
 }
 
 /* hugetlb.c: present[i] = 1 if huge page i of [from, to) exists in the hugetlbfs file fd
@@ -125,3 +141,16 @@ typedef struct HugetlbTuning {
         uint64_t slice;
 } HugetlbTuning;
 extern HugetlbTuning hugetlb_tuning;
+
+/* populate.c: where pad_mem_populate() turns parallel (bytes of the call), the least a
+ * helper's chunk holds, and the most one madvise covers between looks at cancel (both
+ * rounded up to the chunk alignment). Set only by tests, before any call. */
+typedef struct PopulateTuning {
+        uint64_t parallel_min;
+        uint64_t min_chunk;
+        uint64_t slice;
+} PopulateTuning;
+extern PopulateTuning populate_tuning;
+/* populate.c: the node the memory policy of the page at addr binds it to (MPOL_BIND or
+ * MPOL_PREFERRED with a single node), else PAD_NODE_ANY. */
+int populate_policy_node(const void *addr);
