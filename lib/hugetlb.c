@@ -56,7 +56,7 @@ _Static_assert(PAD_FALLOC_KEEP_SIZE == FALLOC_FL_KEEP_SIZE, "PAD_FALLOC_KEEP_SIZ
  * call is one fallocate(2): no helper could take a chunk. Measured on 2 CPUs: two threads
  * lose to fallocate(2) at 8 MiB; at 32-64 MiB they win on a quiet machine but lose on a busy
  * one, where the broker's round trip and a helper waiting for a CPU cost milliseconds. */
-HugetlbTuning hugetlb_tuning = {
+JobsTuning hugetlb_tuning = {
         .min_chunk = 32 * JOBS_MIB,
         .parallel_min = 128 * JOBS_MIB,
         .slice = 16 * JOBS_MIB,

@@ -132,25 +132,18 @@ static inline int jobs_populate_write(uint8_t *p, uint64_t len, uint64_t pagesiz
 int hugetlb_probe(int fd, uint64_t hpage, uint64_t from, uint64_t to, uint8_t *present,
                       uint64_t *ret_count);
 
-/* hugetlb.c: where pad_hugetlb_fallocate() turns parallel (bytes of the call), the least a
- * helper's chunk holds, and the slice a thread takes at a time (rounded to the huge page
- * size). Set only by tests, before any call, to reach the parallel path with a small pool. */
-typedef struct HugetlbTuning {
+/* Where a memory job turns parallel (bytes of the call), the least a helper's chunk holds,
+ * and the most a thread takes at a time (its slice; rounded to the job's page size). Set
+ * only by tests, before any call, e.g. to reach the parallel path with a small pool. */
+typedef struct JobsTuning {
         uint64_t parallel_min;
         uint64_t min_chunk;
         uint64_t slice;
-} HugetlbTuning;
-extern HugetlbTuning hugetlb_tuning;
+} JobsTuning;
+/* hugetlb.c: a slice is what a thread takes from the shared list; populate.c: the most one
+ * madvise covers between looks at cancel. */
+extern JobsTuning hugetlb_tuning, populate_tuning;
 
-/* populate.c: where pad_mem_populate() turns parallel (bytes of the call), the least a
- * helper's chunk holds, and the most one madvise covers between looks at cancel (both
- * rounded up to the chunk alignment). Set only by tests, before any call. */
-typedef struct PopulateTuning {
-        uint64_t parallel_min;
-        uint64_t min_chunk;
-        uint64_t slice;
-} PopulateTuning;
-extern PopulateTuning populate_tuning;
 /* populate.c: the node the memory policy of the page at addr binds it to (MPOL_BIND or
  * MPOL_PREFERRED with a single node), else PAD_NODE_ANY. */
 int populate_policy_node(const void *addr);

@@ -31,7 +31,7 @@
 
 /* Two chunks of 32 MiB at least before a helper is worth its start and the lease's round
  * trip; a look at cancel every 64 MiB (some 20 ms of 4 KiB pages on one CPU). */
-PopulateTuning populate_tuning = {
+JobsTuning populate_tuning = {
         .parallel_min = 64 * JOBS_MIB,
         .min_chunk = 32 * JOBS_MIB,
         .slice = 64 * JOBS_MIB,
