@@ -116,12 +116,10 @@ static inline const char *pool_take(const char *sysdir, long pages, void (*resto
 /* Runs the suite with one fallback helper (no broker: jobs still get a second thread);
  * the exit status. Include <check.h> before this header to have it. */
 #ifdef CHECK_H
+#include "check-run.h"
+
 static inline int pool_run_suite(Suite *s) {
         setenv("PADCLIENT_FALLBACK_HELPERS", "1", 0);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }
 #endif

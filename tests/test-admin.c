@@ -16,6 +16,7 @@
 
 #include "broker-contract.h"
 #include "bus-open.h"
+#include "check-run.h"
 #include "fixture.h"
 
 #define CONFIG "[Broker]\nMaxHelpers=4\nMaxHelpersPerNode=4096\nHelperPolicy=batch\n"
@@ -364,13 +365,8 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("admin");
         TCase *tc = tcase_create("broker");
-        SRunner *sr;
-        int failed;
 
-        if (!getenv("PADDD_BIN")) {
-                printf("test-admin: PADDD_BIN not set (run through meson test): skipped\n");
-                return 77;
-        }
+        check_need_env("test-admin", "PADDD_BIN");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_status);
         tcase_add_test(tc, test_list_leases);
@@ -379,9 +375,5 @@ int main(void) {
         tcase_add_test(tc, test_statistics);
         tcase_add_test(tc, test_watch);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "check-run.h"
 #include "topology.h"
 #include "util.h"
 
@@ -1031,11 +1032,5 @@ static Suite *budget_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(budget_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(budget_suite());
 }

@@ -27,6 +27,7 @@
 
 #include "broker-contract.h"
 #include "bus-open.h"
+#include "check-run.h"
 #include "fixture.h"
 #include "util.h"
 
@@ -1945,7 +1946,7 @@ static Suite *bus_suite(void) {
 
 int main(void) {
         const char *paddd = getenv("PADDD_BIN"), *dbus = getenv("DBUS_DAEMON");
-        int failed;
+        int r;
 
         if (!paddd || access(paddd, X_OK) < 0) {
                 printf("test-bus: PADDD_BIN is not set to an executable paddd: skipping\n");
@@ -1963,11 +1964,8 @@ int main(void) {
         }
         setenv("PADDD_FIXTURE_TMPDIR", tmp_base, 1);
 
-        SRunner *sr = srunner_create(bus_suite());
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        r = check_run_suite(bus_suite());
 
         fixture_remove_base(tmp_base);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r;
 }

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "priority.h"
 #include "util.h"
 
@@ -252,8 +253,6 @@ int main(void) {
         const char *reason = skip_reason();
         Suite *s;
         TCase *tc;
-        SRunner *sr;
-        int failed;
 
         if (reason) {
                 printf("test-caps: skipped: %s\n", reason);
@@ -266,9 +265,5 @@ int main(void) {
         tcase_add_test(tc, test_without_setpcap);
         tcase_add_test(tc, test_without_nice);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }

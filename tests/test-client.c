@@ -17,6 +17,7 @@
 
 #include "broker-contract.h"
 #include "bus-open.h"
+#include "check-run.h"
 #include "fixture.h"
 
 #define CONFIG_TWO                              \
@@ -509,16 +510,6 @@ static Suite *client_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
-
-        if (!getenv("PADDD_BIN")) {
-                printf("test-client: PADDD_BIN not set (run through meson test): skipped\n");
-                return 77;
-        }
-        sr = srunner_create(client_suite());
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        check_need_env("test-client", "PADDD_BIN");
+        return check_run_suite(client_suite());
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "broker-contract.h"
+#include "check-run.h"
 
 #define MAX_UNITS 4096
 
@@ -534,11 +535,5 @@ static Suite *job_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(job_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(job_suite());
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "books.h"
+#include "check-run.h"
 #include "client.h"
 #include "lease.h"
 #include "manager.h"
@@ -264,8 +265,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("lease");
         TCase *tc = tcase_create("lease");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_waiter_served_on_release);
         tcase_add_test(tc, test_waiter_timeout_and_vanish);
@@ -273,9 +272,5 @@ int main(void) {
         tcase_add_test(tc, test_books_across_managers);
         tcase_add_test(tc, test_books_churn);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0;
+        return check_run_suite(s);
 }

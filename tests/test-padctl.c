@@ -36,6 +36,7 @@
 
 #include "broker-contract.h"
 #include "bus-open.h"
+#include "check-run.h"
 #include "fixture.h"
 
 /* Only libsystemd and the fixture are linked: the few helpers needed, here. */
@@ -1285,7 +1286,7 @@ static Suite *padctl_suite(void) {
 
 int main(void) {
         const char *padctl = getenv("PADCTL_BIN"), *paddd = getenv("PADDD_BIN"), *dbus = getenv("DBUS_DAEMON");
-        int failed;
+        int r;
 
         if (!padctl || access(padctl, X_OK) < 0 || !paddd || access(paddd, X_OK) < 0) {
                 printf("test-padctl: PADCTL_BIN and PADDD_BIN must name the built padctl and paddd: skipping\n");
@@ -1304,12 +1305,9 @@ int main(void) {
         setenv("PADDD_FIXTURE_TMPDIR", tmp_base, 1);
         snprintf(hugetlb_state, sizeof(hugetlb_state), "%s/hugetlb-state", tmp_base);
 
-        SRunner *sr = srunner_create(padctl_suite());
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        r = check_run_suite(padctl_suite());
 
         hugetlb_restore_leftover();
         nftw(tmp_base, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check-run.h"
 #include "parse.h"
 
 #define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
@@ -206,11 +207,5 @@ static Suite *parse_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(parse_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(parse_suite());
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "jobs-internal.h"
 #include "padclient.h"
 
@@ -221,10 +222,5 @@ static Suite *pmem_suite(void) {
 int main(void) {
         /* Helpers without a broker, so the fill really runs on two threads. */
         setenv("PADCLIENT_FALLBACK_HELPERS", "1", 0);
-
-        SRunner *sr = srunner_create(pmem_suite());
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(pmem_suite());
 }

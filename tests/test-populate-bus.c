@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "fixture.h"
 
 #define PS 4096ULL
@@ -119,9 +120,5 @@ int main(void) {
         tcase_add_test(tc, test_brokered);
         tcase_add_test(tc, test_symbol_version);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }

@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "hugetlb-pool.h"
 #include "jobs-internal.h"
 #include "padclient.h"
@@ -520,15 +521,6 @@ START_TEST(test_hugetlb_pool_empty) {
 }
 END_TEST
 
-static int run(Suite *s) {
-        SRunner *sr = srunner_create(s);
-
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-
 int main(int argc, char **argv) {
         Suite *s = suite_create("populate");
         TCase *tc = tcase_create("populate");
@@ -563,5 +555,5 @@ int main(int argc, char **argv) {
                 tcase_add_test(tc, test_old_kernel);
         }
         suite_add_tcase(s, tc);
-        return run(s);
+        return check_run_suite(s);
 }

@@ -28,6 +28,7 @@
 #include "fixture.h"
 #include "priority.h"
 #include "sched-defs.h"
+#include "check-run.h"
 
 #ifndef SCHED_FLAG_RESET_ON_FORK
 #define SCHED_FLAG_RESET_ON_FORK 0x01
@@ -618,11 +619,8 @@ int main(void) {
                 printf("test-priority: needs root (CAP_SYS_NICE, setuid to nobody): skipped\n");
                 return 77;
         }
-        SRunner *sr = srunner_create(priority_suite(&bus_skip));
+        Suite *s = priority_suite(&bus_skip);
         if (bus_skip)
                 printf("test-priority: bus checks skipped: %s\n", bus_skip);
-        srunner_run_all(sr, CK_ENV);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }

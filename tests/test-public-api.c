@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "fixture.h"
 
 #define UNITS 5000
@@ -236,8 +237,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("public-api");
         TCase *tc = tcase_create("api");
-        SRunner *sr;
-        int failed;
 
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_without_broker);
@@ -245,9 +244,5 @@ int main(void) {
         tcase_add_test(tc, test_first_abi_stats);
         tcase_add_test(tc, test_symbol_versions);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }

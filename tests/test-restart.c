@@ -21,6 +21,7 @@
 
 #include "broker-contract.h"
 #include "bus-open.h"
+#include "check-run.h"
 #include "fixture.h"
 
 #define CONFIG_FOUR "[Broker]\nMaxHelpers=4\nMaxHelpersPerNode=4096\nHelperPolicy=idle\n"
@@ -343,13 +344,8 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("restart");
         TCase *tc = tcase_create("restart");
-        SRunner *sr;
-        int failed;
 
-        if (!getenv("PADDD_BIN")) {
-                printf("test-restart: PADDD_BIN not set (run through meson test): skipped\n");
-                return 77;
-        }
+        check_need_env("test-restart", "PADDD_BIN");
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_job_broker_killed);
         tcase_add_test(tc, test_job_broker_restarted);
@@ -359,9 +355,5 @@ int main(void) {
         tcase_add_test(tc, test_ttl_expired_seen);
         tcase_add_test(tc, test_waiter_retried);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(s);
 }

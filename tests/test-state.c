@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "state-store.h"
 #include "state.h"
 
@@ -360,8 +361,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("state");
         TCase *tc = tcase_create("records");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_records_round_trip);
         tcase_add_loop_test(tc, test_records_refused, 0, (int) (sizeof bad_records / sizeof bad_records[0]));
@@ -376,9 +375,5 @@ int main(void) {
         tcase_add_test(tc, test_store_damaged_header);
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0;
+        return check_run_suite(s);
 }

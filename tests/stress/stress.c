@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bus-open.h"
+#include "check-run.h"
 #include "util.h"
 
 Fixture stress_fx;
@@ -111,7 +112,7 @@ static void raise_nofile(void) {
 
 int stress_main_tests(const char *name, size_t n_uids, const TTest *const *tests, size_t n_tests, int timeout_s) {
         char base[64];
-        int r, failed;
+        int r;
 
         r = can_run(name, n_uids);
         if (r != 0)
@@ -126,13 +127,10 @@ int stress_main_tests(const char *name, size_t n_uids, const TTest *const *tests
         setenv("PADDD_FIXTURE_TMPDIR", base, 1);
         setvbuf(stdout, NULL, _IOLBF, 0);
 
-        SRunner *sr = srunner_create(cases_suite(name, tests, n_tests, timeout_s));
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        r = check_run_suite(cases_suite(name, tests, n_tests, timeout_s));
 
         fixture_remove_base(base);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r;
 }
 
 /* ---- uids ------------------------------------------------------------------------------- */

@@ -33,6 +33,7 @@
 #include "edu.h"
 #include "bus-open.h"
 #include "fixture.h"
+#include "check-run.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define HUGEPAGE (2 * MIB)
@@ -765,15 +766,9 @@ static Suite *vm_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(vm_suite());
-        int failed;
-
         if (geteuid() != 0) {
                 fprintf(stderr, "guest-test: runs as root inside the vm suite's guest only\n");
                 return 77;
         }
-        srunner_run_all(sr, CK_ENV);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return check_run_suite(vm_suite());
 }
